@@ -1,0 +1,181 @@
+/**
+ * One instance's SQLite database and its implicit transaction.
+ *
+ * Cloudflare coalesces every write made in one turn of the event loop into one atomic implicit
+ * transaction and holds outgoing messages until it is durable (the output gate). Here the
+ * first write of a turn opens `BEGIN`, and the transaction commits either on the next
+ * macrotask or when something must leave the object ({@linkcode InstanceDb.flush}: a response,
+ * a socket send). `ctx.abort()` calls {@linkcode InstanceDb.rollback} instead. Explicit
+ * transactions (`transaction()`, `transactionSync()`) nest inside it as SAVEPOINTs.
+ *
+ * The handle is opened by the worker itself with ATTACH disabled; the SQL API installs an
+ * authorizer on it (`sql.ts`). Internal statements run with the authorizer relaxed.
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+/** Internal tables; user SQL cannot touch names starting with `_cf_`. */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _cf_META (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+`;
+
+/** Options for {@linkcode InstanceDb}. */
+export interface InstanceDbOptions {
+  /** Called when a commit fails (disk full, corruption): the instance must be reset. */
+  onFatal(error: unknown): void;
+}
+
+/** The instance database: implicit write transaction, savepoints, cached statements. */
+export class InstanceDb {
+  readonly db: DatabaseSync;
+  #implicitOpen = false;
+  #commitScheduled = false;
+  #savepoints = 0;
+  #statements = new Map<string, StatementSync>();
+  #onFatal: (error: unknown) => void;
+  #closed = false;
+  /** True while our own statements run: the user-SQL authorizer lets them through. */
+  internal = false;
+
+  constructor(path: string, options: InstanceDbOptions) {
+    this.#onFatal = options.onFatal;
+    this.db = new DatabaseSync(path, {
+      enableForeignKeyConstraints: true,
+      limits: { attach: 0 },
+    } as ConstructorParameters<typeof DatabaseSync>[1]);
+    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+    this.db.exec(SCHEMA);
+  }
+
+  /** A cached prepared statement for internal use. */
+  statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.runInternal(() => this.db.prepare(sql));
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Runs internal SQL with the user authorizer relaxed. */
+  runInternal<T>(fn: () => T): T {
+    const previous = this.internal;
+    this.internal = true;
+    try {
+      return fn();
+    } finally {
+      this.internal = previous;
+    }
+  }
+
+  /** Opens the implicit transaction (if needed) before a write. */
+  beginWrite(): void {
+    if (this.#closed) throw new Error("Durable Object storage is no longer available");
+    if (this.#implicitOpen) return;
+    this.db.exec("BEGIN");
+    this.#implicitOpen = true;
+    this.#scheduleCommit();
+  }
+
+  #scheduleCommit(): void {
+    if (this.#commitScheduled) return;
+    this.#commitScheduled = true;
+    setTimeout(() => {
+      this.#commitScheduled = false;
+      this.commitSafely();
+    }, 0);
+  }
+
+  /** Whether a write transaction is open (there are unconfirmed writes). */
+  get dirty(): boolean {
+    return this.#implicitOpen;
+  }
+
+  /** Commits the implicit transaction now; rejects when the commit fails. */
+  flush(): Promise<void> {
+    if (!this.#implicitOpen || this.#savepoints > 0) return Promise.resolve();
+    try {
+      this.#commit();
+      return Promise.resolve();
+    } catch (error) {
+      this.#onFatal(error);
+      return Promise.reject(error);
+    }
+  }
+
+  /** Commits on the timer; a failure resets the instance. */
+  commitSafely(): void {
+    if (!this.#implicitOpen || this.#savepoints > 0) return;
+    try {
+      this.#commit();
+    } catch (error) {
+      this.#onFatal(error);
+    }
+  }
+
+  #commit(): void {
+    this.#implicitOpen = false;
+    try {
+      this.db.exec("COMMIT");
+    } catch (error) {
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** Throws away every uncommitted write (ctx.abort, failed commit). */
+  rollback(): void {
+    if (this.db.isTransaction) this.db.exec("ROLLBACK");
+    this.#implicitOpen = false;
+    this.#savepoints = 0;
+  }
+
+  /** Runs `fn` inside a SAVEPOINT: rolled back alone if it throws. */
+  savepoint<T>(fn: () => T): T {
+    this.beginWrite();
+    const name = `_cf_sp${this.#savepoints++}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = fn();
+      this.db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw error;
+    } finally {
+      this.#savepoints--;
+    }
+  }
+
+  /** Opens a SAVEPOINT for an async transaction; the caller ends it with `release`/`undo`. */
+  openSavepoint(): string {
+    this.beginWrite();
+    const name = `_cf_sp${this.#savepoints++}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    return name;
+  }
+
+  /** Ends an async transaction's savepoint, keeping (`commit`) or discarding its writes. */
+  closeSavepoint(name: string, commit: boolean): void {
+    this.#savepoints--;
+    this.db.exec(commit ? `RELEASE ${name}` : `ROLLBACK TO ${name}; RELEASE ${name}`);
+    if (this.#savepoints === 0 && this.#implicitOpen) this.#scheduleCommit();
+  }
+
+  /** Commits what is pending and closes the handle. */
+  close(): void {
+    if (this.#closed) return;
+    this.commitSafely();
+    this.#closed = true;
+    this.db.close();
+  }
+
+  /** Closes without committing (the instance is being reset). */
+  discard(): void {
+    if (this.#closed) return;
+    this.rollback();
+    this.#closed = true;
+    this.db.close();
+  }
+}
