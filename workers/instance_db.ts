@@ -40,10 +40,15 @@ export class InstanceDb {
 
   constructor(path: string, options: InstanceDbOptions) {
     this.#onFatal = options.onFatal;
-    this.db = new DatabaseSync(path, {
-      enableForeignKeyConstraints: true,
-      limits: { attach: 0 },
-    } as ConstructorParameters<typeof DatabaseSync>[1]);
+    // Cloudflare's SQLite accepts "text" as a string literal (SELECT "abc" AS bar).
+    this.db = new DatabaseSync(
+      path,
+      {
+        enableForeignKeyConstraints: true,
+        enableDoubleQuotedStringLiterals: true,
+        limits: { attach: 0 },
+      } as ConstructorParameters<typeof DatabaseSync>[1],
+    );
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
     this.db.exec(SCHEMA);
   }
@@ -73,7 +78,7 @@ export class InstanceDb {
   beginWrite(): void {
     if (this.#closed) throw new Error("Durable Object storage is no longer available");
     if (this.#implicitOpen) return;
-    this.db.exec("BEGIN");
+    this.#control("BEGIN");
     this.#implicitOpen = true;
     this.#scheduleCommit();
   }
@@ -117,16 +122,16 @@ export class InstanceDb {
   #commit(): void {
     this.#implicitOpen = false;
     try {
-      this.db.exec("COMMIT");
+      this.#control("COMMIT");
     } catch (error) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      if (this.db.isTransaction) this.#control("ROLLBACK");
       throw error;
     }
   }
 
   /** Throws away every uncommitted write (ctx.abort, failed commit). */
   rollback(): void {
-    if (this.db.isTransaction) this.db.exec("ROLLBACK");
+    if (this.db.isTransaction) this.#control("ROLLBACK");
     this.#implicitOpen = false;
     this.#savepoints = 0;
   }
@@ -135,13 +140,13 @@ export class InstanceDb {
   savepoint<T>(fn: () => T): T {
     this.beginWrite();
     const name = `_cf_sp${this.#savepoints++}`;
-    this.db.exec(`SAVEPOINT ${name}`);
+    this.#control(`SAVEPOINT ${name}`);
     try {
       const result = fn();
-      this.db.exec(`RELEASE ${name}`);
+      this.#control(`RELEASE ${name}`);
       return result;
     } catch (error) {
-      this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      this.#control(`ROLLBACK TO ${name}; RELEASE ${name}`);
       throw error;
     } finally {
       this.#savepoints--;
@@ -152,15 +157,20 @@ export class InstanceDb {
   openSavepoint(): string {
     this.beginWrite();
     const name = `_cf_sp${this.#savepoints++}`;
-    this.db.exec(`SAVEPOINT ${name}`);
+    this.#control(`SAVEPOINT ${name}`);
     return name;
   }
 
   /** Ends an async transaction's savepoint, keeping (`commit`) or discarding its writes. */
   closeSavepoint(name: string, commit: boolean): void {
     this.#savepoints--;
-    this.db.exec(commit ? `RELEASE ${name}` : `ROLLBACK TO ${name}; RELEASE ${name}`);
+    this.#control(commit ? `RELEASE ${name}` : `ROLLBACK TO ${name}; RELEASE ${name}`);
     if (this.#savepoints === 0 && this.#implicitOpen) this.#scheduleCommit();
+  }
+
+  /** Transaction-control SQL: always internal, never subject to the user authorizer. */
+  #control(sql: string): void {
+    this.runInternal(() => this.db.exec(sql));
   }
 
   /** Commits what is pending and closes the handle. */

@@ -53,6 +53,12 @@ export interface WireError {
   overloaded?: boolean;
 }
 
+/** One export of a deployed module, as the deploy-time inspection saw it. */
+export interface WireExport {
+  name: string;
+  kind: "class" | "function" | "other";
+}
+
 /** A namespace binding the object sees in `env` (one per class of the app). */
 export interface WireBinding {
   /** The env key, `chat-room` → `CHAT_ROOM`. */
@@ -87,6 +93,7 @@ export interface InstanceInit {
   dbPath: string;
   env: Record<string, string>;
   bindings: WireBinding[];
+  maxKeyBytes: number;
   maxValueBytes: number;
   /** Hibernatable sockets that outlived the previous worker of this instance. */
   sockets: WireHibernatedSocket[];
@@ -100,6 +107,7 @@ export type StopReason = "redeploy" | "delete" | "idle" | "shutdown" | "evict" |
 /** Host → worker. */
 export type HostMessage =
   | { type: "init"; init: InstanceInit }
+  | { type: "inspect"; code: string }
   | { type: "fetch"; reqId: number; req: WireRequest }
   | { type: "alarm"; reqId: number; retryCount: number; scheduledTime: number }
   | { type: "rpc"; reqId: number; method: string; args: Uint8Array }
@@ -110,13 +118,17 @@ export type HostMessage =
   | { type: "ping"; seq: number }
   | { type: "stop"; reason: StopReason };
 
-/** Worker → host. */
+/**
+ * Worker → host. `cpu` on answers is the worker thread's cumulative CPU time in µs
+ * (`process.threadCpuUsage`, 10 ms granularity): the host meters the deltas.
+ */
 export type WorkerMessage =
   | { type: "ready" }
+  | { type: "inspected"; exports: WireExport[] }
   | { type: "init-error"; error: WireError }
-  | { type: "response"; reqId: number; res: WireResponse }
-  | { type: "rpc-result"; reqId: number; value: Uint8Array }
-  | { type: "error"; reqId: number; error: WireError }
+  | { type: "response"; reqId: number; res: WireResponse; cpu: number }
+  | { type: "rpc-result"; reqId: number; value: Uint8Array; cpu: number }
+  | { type: "error"; reqId: number; error: WireError; cpu: number }
   | { type: "call"; callId: number; call: WireCall }
   | { type: "ws-send"; sockId: number; data: string | ArrayBuffer }
   | { type: "ws-close"; sockId: number; code: number | null; reason: string }
@@ -126,7 +138,6 @@ export type WorkerMessage =
   | { type: "alarm-set"; at: number | null }
   | { type: "abort"; reason: string; retryAlarm: boolean }
   | { type: "log"; level: LogLevel; message: string }
-  | { type: "cpu"; micros: number }
   | { type: "pong"; seq: number }
   | { type: "stopped" };
 
@@ -141,6 +152,19 @@ export interface WireTarget {
   idHex: string;
   name: string | null;
 }
+
+/**
+ * The source of the virtual `cloudflare:workers` module the deploy bundler inlines: it reads
+ * the exports the worker bootstrap placed on `globalThis.__CF` (see `runtime.ts`).
+ */
+export const CLOUDFLARE_WORKERS_SHIM = [
+  "const cf = globalThis.__CF;",
+  "export const DurableObject = cf.DurableObject;",
+  "export const RpcTarget = cf.RpcTarget;",
+  "export const WorkerEntrypoint = cf.WorkerEntrypoint;",
+  "export const env = cf.env;",
+  "export const waitUntil = cf.waitUntil;",
+].join("\n");
 
 /** Upper bound on the stub call chain A → B → C …; deeper calls fail with a clear error. */
 export const MAX_CALL_DEPTH = 16;
@@ -170,4 +194,48 @@ function withCheck(namespace: string, first: string): string {
 
 function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+// Conversions between fetch API objects and the wire shapes, used on both sides.
+
+/** Builds the `Request` user code receives. */
+export function requestFromWire(wire: WireRequest): Request {
+  const hasBody = wire.body !== null && wire.method !== "GET" && wire.method !== "HEAD";
+  return new Request(wire.url, {
+    method: wire.method,
+    headers: wire.headers,
+    body: hasBody ? wire.body : null,
+  });
+}
+
+/** Reads a `Request` into its wire shape (the body is read fully). */
+export async function requestToWire(request: Request): Promise<WireRequest> {
+  const body = request.body ? await request.arrayBuffer() : null;
+  return { url: request.url, method: request.method, headers: headerList(request.headers), body };
+}
+
+/** Reads a `Response` into its wire shape (the body is read fully). */
+export async function responseToWire(response: Response): Promise<WireResponse> {
+  const body = response.body ? await response.arrayBuffer() : null;
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: headerList(response.headers),
+    body,
+  };
+}
+
+/** Builds a `Response` from its wire shape. */
+export function responseFromWire(wire: WireResponse): Response {
+  const nullBody = wire.status === 204 || wire.status === 205 || wire.status === 304;
+  return new Response(nullBody ? null : wire.body, {
+    status: wire.status,
+    statusText: wire.statusText,
+    headers: wire.headers,
+  });
+}
+
+/** The header pairs of a `Headers` object, `set-cookie` entries kept apart. */
+export function headerList(headers: Headers): WireHeaders {
+  return [...headers];
 }

@@ -1,0 +1,208 @@
+/**
+ * The control API, compatible with Butterbase's `manage_durable_objects` REST routes: apps,
+ * classes (deploy, list, get, delete, usage) and env vars. Each route parses its input,
+ * calls the registry and answers JSON; every client mistake is a `ServerError` (4xx envelope).
+ */
+
+import { Hono } from "hono";
+import { z } from "zod";
+import { type App, type AppStore, DEFAULT_APP_ID } from "./apps.ts";
+import { controlPrincipal, type Principal, requireAdmin, visibleApp } from "./auth.ts";
+import { ServerError } from "./errors.ts";
+import type { InstanceStorage } from "./instance_storage.ts";
+import type { InstanceManager } from "./instances.ts";
+import { ACCESS_MODES, type ClassRecord, type Registry } from "./registry.ts";
+import type { UsageMeter } from "./usage.ts";
+
+/** What the control routes need. */
+export interface ControlDeps {
+  adminToken: string;
+  apps: AppStore;
+  registry: Registry;
+  instances: InstanceManager;
+  storage: InstanceStorage;
+  usage: UsageMeter;
+}
+
+/** Variables the auth middleware sets for the routes. */
+export type ControlEnv = { Variables: { principal: Principal } };
+
+const DeployBody = z.object({
+  name: z.string().min(1, '"name" is required'),
+  code: z.string().min(1, '"code" is required'),
+  access_mode: z.enum(ACCESS_MODES as [string, ...string[]]).default("authenticated"),
+});
+const CreateAppBody = z.object({ name: z.string().min(1, '"name" is required') });
+const SetEnvBody = z.object({ value: z.string() });
+
+const NOT_FOUND_REMEDIATION = "Use list_durable_objects to see registered DOs.";
+
+/** The `/v1` routes. */
+export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
+  const { apps, registry } = deps;
+  const api = new Hono<ControlEnv>();
+
+  api.use("*", async (c, next) => {
+    c.set(
+      "principal",
+      controlPrincipal(c.req.header("authorization"), { adminToken: deps.adminToken, apps }),
+    );
+    await next();
+  });
+  const app = (c: { get(key: "principal"): Principal }, appId: string): App =>
+    visibleApp(c.get("principal"), appId, apps);
+
+  api.post("/apps", async (c) => {
+    requireAdmin(c.get("principal"));
+    const body = parse(CreateAppBody, await json(c.req.raw));
+    return c.json(apps.create(body.name));
+  });
+
+  api.get("/apps", (c) => {
+    const principal = c.get("principal");
+    const visible = apps.list().filter((item) =>
+      principal.kind === "admin" || item.appId === principal.appId
+    );
+    return c.json({
+      apps: visible.map((item) => ({
+        app_id: item.appId,
+        name: item.name,
+        subdomain: item.subdomain,
+        service_key_prefix: item.serviceKeyPrefix,
+        created_at: item.createdAt,
+      })),
+    });
+  });
+
+  api.delete("/apps/:appId", async (c) => {
+    requireAdmin(c.get("principal"));
+    const target = app(c, c.req.param("appId"));
+    if (target.appId === DEFAULT_APP_ID) {
+      throw new ServerError("REQUEST_ERROR", "Cannot delete app_default: it always exists", {
+        reason: "DEFAULT_APP",
+      });
+    }
+    await deps.instances.stopInstances(target.appId, null, "delete");
+    registry.forgetApp(target.appId);
+    apps.delete(target.appId);
+    await deps.storage.purgeApp(target.appId);
+    return c.json({ deleted: true, app_id: target.appId });
+  });
+
+  api.post("/:appId/durable-objects", async (c) => {
+    const target = app(c, c.req.param("appId"));
+    const body = parse(DeployBody, await json(c.req.raw));
+    const record = await registry.deploy(target, {
+      name: body.name,
+      code: body.code,
+      accessMode: body.access_mode as ClassRecord["accessMode"],
+    });
+    return c.json({
+      id: record.id,
+      name: record.name,
+      status: record.status,
+      class_name: record.className,
+      access_mode: record.accessMode,
+      last_deployed_at: record.lastDeployedAt,
+    });
+  });
+
+  api.get("/:appId/durable-objects", (c) => {
+    const target = app(c, c.req.param("appId"));
+    return c.json({ durable_objects: registry.list(target.appId).map(summary) });
+  });
+
+  api.get("/:appId/durable-objects/env", (c) => {
+    const target = app(c, c.req.param("appId"));
+    return c.json({ keys: registry.envKeys(target.appId) });
+  });
+
+  api.put("/:appId/durable-objects/env/:key", async (c) => {
+    const target = app(c, c.req.param("appId"));
+    const envKey = c.req.param("key");
+    const body = parse(SetEnvBody, await json(c.req.raw));
+    const redeployed = await registry.setEnv(target.appId, envKey, body.value);
+    return c.json({ key: envKey, redeployed });
+  });
+
+  api.delete("/:appId/durable-objects/env/:key", async (c) => {
+    const target = app(c, c.req.param("appId"));
+    const envKey = c.req.param("key");
+    const redeployed = await registry.deleteEnv(target.appId, envKey);
+    return c.json({ deleted: true, key: envKey, redeployed });
+  });
+
+  api.get("/:appId/durable-objects/:name", (c) => {
+    const target = app(c, c.req.param("appId"));
+    const record = registry.get(target.appId, c.req.param("name"));
+    if (!record) {
+      throw new ServerError("RESOURCE_NOT_FOUND", "Durable Object not found", {
+        remediation: NOT_FOUND_REMEDIATION,
+      });
+    }
+    return c.json({
+      ...summary(record),
+      code: record.code,
+      created_at: record.createdAt,
+      updated_at: record.updatedAt,
+    });
+  });
+
+  api.delete("/:appId/durable-objects/:name", async (c) => {
+    const target = app(c, c.req.param("appId"));
+    const name = c.req.param("name");
+    if (!await registry.delete(target.appId, name)) {
+      throw new ServerError("RESOURCE_NOT_FOUND", "DO not found", {
+        remediation: NOT_FOUND_REMEDIATION,
+      });
+    }
+    return c.json({ deleted: true, name });
+  });
+
+  api.get("/:appId/durable-objects/:name/usage", (c) => {
+    const target = app(c, c.req.param("appId"));
+    return c.json(deps.usage.month(target.appId));
+  });
+
+  return api;
+}
+
+/** The list view of a class (no code). */
+function summary(record: ClassRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    name: record.name,
+    class_name: record.className,
+    status: record.status,
+    access_mode: record.accessMode,
+    last_deployed_at: record.lastDeployedAt,
+    error_message: record.errorMessage,
+  };
+}
+
+/** Reads a JSON body; a missing or malformed one is a 400. */
+export async function json(request: Request): Promise<unknown> {
+  const text = await request.text();
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ServerError("REQUEST_ERROR", "Request body is not valid JSON", {
+      reason: "INVALID_JSON",
+      remediation: "Send a JSON object with Content-Type: application/json.",
+    });
+  }
+}
+
+/** Validates `input` with `schema`; failures are a 400 naming the fields. */
+export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const message = result.error.issues
+    .map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`)
+    .join("; ");
+  throw new ServerError("VALIDATION_INVALID_SCHEMA", message, {
+    reason: "INVALID_BODY",
+    remediation: "Fix the request body and retry.",
+  });
+}

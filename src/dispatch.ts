@@ -1,0 +1,144 @@
+/**
+ * The data plane: `/_do/<name>/<id>[/<rest>][?<query>]` on an app's host reaches instance
+ * `<id>` of class `<name>`.
+ *
+ * The host name picks the app (`<subdomain>.<domain>`; the bare domain, IP addresses and other
+ * hosts reach `app_default`), the class's access mode is checked before any instance is
+ * woken, and the object receives the original URL, method, headers and body. Errors here are
+ * plain text, as in the original service. Headers a caller could use to impersonate the
+ * platform (`x-dohost-*`) are dropped.
+ */
+
+import type { Context } from "hono";
+import { objectIdFromName, responseFromWire, type WireRequest } from "../workers/protocol.ts";
+import { type App, type AppStore, DEFAULT_APP_ID } from "./apps.ts";
+import { allowedByAccessMode, bearer } from "./auth.ts";
+import type { Config } from "./config.ts";
+import { InstanceError, type InstanceManager, type InstanceTarget } from "./instances.ts";
+import type { Registry } from "./registry.ts";
+import type { UsageMeter } from "./usage.ts";
+
+const DO_PATH = /^\/_do\/([^/]+)\/([^/]+)/;
+/** Instance names longer than this are refused (Cloudflare's URL limit is 16 KB). */
+const MAX_ID_BYTES = 4096;
+
+/** What the dispatcher needs. */
+export interface DispatchDeps {
+  config: Config;
+  apps: AppStore;
+  registry: Registry;
+  instances: InstanceManager;
+  usage: UsageMeter;
+}
+
+/** A request that was matched, authorised and resolved to an instance. */
+export interface ResolvedRequest {
+  target: InstanceTarget;
+}
+
+/** Resolves the app a `Host` header selects, or a plain-text 404. */
+export function appForHost(host: string | undefined, deps: DispatchDeps): App | Response {
+  const hostname = (host ?? "").toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+  const suffix = `.${deps.config.domain}`;
+  if (hostname.endsWith(suffix)) {
+    const label = hostname.slice(0, -suffix.length).split(".").pop() ?? "";
+    const app = deps.apps.bySubdomain(label);
+    if (!app) return text(404, `No app for subdomain "${label}"`);
+    return app;
+  }
+  const fallback = deps.apps.get(DEFAULT_APP_ID);
+  return fallback ?? text(404, "Not found");
+}
+
+/**
+ * Matches the path, resolves the class and checks access. Returns the instance target, or the
+ * plain-text response to send instead. Shared by HTTP and WebSocket upgrades.
+ */
+export async function resolveRequest(
+  c: Context,
+  deps: DispatchDeps,
+  options: { queryToken: boolean },
+): Promise<ResolvedRequest | Response> {
+  const app = appForHost(c.req.header("host"), deps);
+  if (app instanceof Response) return app;
+  const url = new URL(c.req.url);
+  const match = DO_PATH.exec(url.pathname);
+  if (!match) return text(404, "not found");
+  const [, rawName = "", rawId = ""] = match;
+  const record = deps.registry.ready(app.appId, rawName);
+  if (!record) return text(404, "unknown DO");
+  let token = bearer(c.req.header("authorization"));
+  if (token === null && options.queryToken) token = url.searchParams.get("token");
+  if (!await allowedByAccessMode(record.accessMode, app, token)) return text(401, "unauthorized");
+  let name: string;
+  try {
+    name = decodeURIComponent(rawId);
+  } catch {
+    return text(400, "invalid instance id: bad percent-encoding");
+  }
+  if (new TextEncoder().encode(name).length > MAX_ID_BYTES) {
+    return text(414, `invalid instance id: longer than ${MAX_ID_BYTES} bytes`);
+  }
+  const idHex = objectIdFromName(`${app.appId}/${record.name}`, name);
+  return { target: { app, record, idHex, name } };
+}
+
+/** Handles an HTTP request on `/_do/*`. */
+export async function dispatchHttp(c: Context, deps: DispatchDeps): Promise<Response> {
+  const resolved = await resolveRequest(c, deps, { queryToken: false });
+  if (resolved instanceof Response) return resolved;
+  const { target } = resolved;
+  const body = await readBody(c.req.raw, deps.config.maxBodyBytes);
+  if (body instanceof Response) return body;
+  deps.usage.countRequest(target.app.appId, target.record.name);
+  const req: WireRequest = {
+    url: c.req.url,
+    method: c.req.method,
+    headers: forwardedHeaders(c.req.raw.headers),
+    body,
+  };
+  try {
+    return responseFromWire(await deps.instances.fetch(target, req));
+  } catch (error) {
+    if (error instanceof InstanceError) return instanceErrorResponse(error);
+    throw error;
+  }
+}
+
+/** The response for an event that failed inside (or because of) the instance. */
+export function instanceErrorResponse(error: InstanceError): Response {
+  const overloaded = error.wire.overloaded === true;
+  return new Response(overloaded ? "Service Unavailable" : "Internal Server Error", {
+    status: overloaded ? 503 : 500,
+    headers: { "content-type": "text/plain;charset=UTF-8", "x-dohost-error": error.wire.code },
+  });
+}
+
+/** The request headers the object sees: everything but `x-dohost-*`. */
+export function forwardedHeaders(headers: Headers): [string, string][] {
+  return [...headers].filter(([name]) => !name.startsWith("x-dohost-"));
+}
+
+async function readBody(request: Request, limit: number): Promise<ArrayBuffer | null | Response> {
+  if (request.method === "GET" || request.method === "HEAD" || !request.body) return null;
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) return text(413, `payload too large: limit is ${limit} bytes`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > limit) return text(413, `payload too large: limit is ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body.buffer;
+}
+
+function text(status: number, body: string): Response {
+  return new Response(body, { status, headers: { "content-type": "text/plain;charset=UTF-8" } });
+}

@@ -1,0 +1,16 @@
+/** Random tokens and hashes for keys and secrets. */
+
+import { createHash } from "node:crypto";
+
+/** `bytes` random bytes as lowercase hex. */
+export function randomToken(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** The SHA-256 of `text` as lowercase hex. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

@@ -1,0 +1,135 @@
+/**
+ * The composition root: opens the data dir, builds the stores and the instance manager, and
+ * mounts the routes on one Hono app. `main.ts` serves it; tests call `handler` directly or
+ * serve it on port 0.
+ */
+
+import { join } from "node:path";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { AppStore, type CreatedApp } from "./apps.ts";
+import { initBundler } from "./bundler.ts";
+import type { Config } from "./config.ts";
+import { controlRoutes } from "./control.ts";
+import { type DispatchDeps, dispatchHttp } from "./dispatch.ts";
+import { errorResponse, ServerError } from "./errors.ts";
+import { LocalInstanceStorage } from "./instance_storage.ts";
+import { InstanceManager } from "./instances.ts";
+import type { Logger } from "./log.ts";
+import { openMetaDb } from "./meta_db.ts";
+import { LocalPlacement } from "./placement.ts";
+import { Registry } from "./registry.ts";
+import { randomToken } from "./secrets.ts";
+import { UsageMeter } from "./usage.ts";
+
+/** Largest control-API request body (a 5 MB source plus JSON escaping). */
+const CONTROL_BODY_LIMIT = 12 * 1024 * 1024;
+/** How often usage counters are written to the meta database. */
+const USAGE_FLUSH_MS = 5_000;
+
+/** Secrets generated on the first start, printed once by `main.ts`. */
+export interface FirstStart {
+  adminToken: string | null;
+  defaultApp: CreatedApp | null;
+}
+
+/** A running server's parts. */
+export interface Server {
+  handler: (request: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+  firstStart: FirstStart;
+  adminToken: string;
+  deps: DispatchDeps;
+  /** Stops every instance (committing storage) and closes the databases. */
+  close(): Promise<void>;
+}
+
+/** Builds the server for `config`. */
+export async function createServer(config: Config, logger: Logger): Promise<Server> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  const [admin] = await Promise.all([adminToken(config), initBundler()]);
+  const db = openMetaDb(join(config.dataDir, "meta.sqlite"));
+  const apps = new AppStore(db);
+  const defaultApp = apps.ensureDefault();
+  const storage = new LocalInstanceStorage(config.dataDir);
+  const usage = new UsageMeter(db);
+  let instances: InstanceManager | null = null;
+  const registry = new Registry(db, apps, {
+    memoryLimitMb: config.memoryLimitMb,
+    events: {
+      stopInstances: (appId, name, reason) =>
+        instances?.stopInstances(appId, name, reason) ?? Promise.resolve(),
+      purgeClass: (appId, name) => storage.purgeClass(appId, name),
+    },
+  });
+  instances = new InstanceManager({
+    config,
+    registry,
+    storage,
+    placement: new LocalPlacement(),
+    usage,
+    logger,
+  });
+  const deps: DispatchDeps = { config, apps, registry, instances, usage };
+  const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
+
+  const app = new Hono();
+  app.onError((error) => {
+    if (error instanceof ServerError) return errorResponse(error);
+    logger.log("error", `Unhandled error: ${error.stack ?? error.message}`);
+    return errorResponse(
+      new ServerError("INTERNAL_ERROR", "An internal error occurred while processing your request"),
+    );
+  });
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: CONTROL_BODY_LIMIT,
+      onError: () => {
+        throw new ServerError("PAYLOAD_TOO_LARGE", "Request body is too large", {
+          remediation: `Send at most ${CONTROL_BODY_LIMIT} bytes.`,
+        });
+      },
+    }),
+  );
+  app.route(
+    "/v1",
+    controlRoutes({ adminToken: admin.token, apps, registry, instances, storage, usage }),
+  );
+  app.all("/_do/*", (c) => dispatchHttp(c, deps));
+  app.notFound((c) => {
+    if (c.req.path.startsWith("/v1/")) {
+      return errorResponse(
+        new ServerError("RESOURCE_NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`),
+      );
+    }
+    return c.text("not found", 404);
+  });
+
+  return {
+    handler: (request, info) => app.fetch(request, { info }),
+    firstStart: { adminToken: admin.generated ? admin.token : null, defaultApp },
+    adminToken: admin.token,
+    deps,
+    async close() {
+      clearInterval(flusher);
+      await instances.close();
+      usage.flush();
+      db.close();
+    },
+  };
+}
+
+/** The admin token: `DOHOST_ADMIN_TOKEN`, or one kept in the data dir (made on first start). */
+async function adminToken(config: Config): Promise<{ token: string; generated: boolean }> {
+  if (config.adminToken) return { token: config.adminToken, generated: false };
+  const path = join(config.dataDir, "admin_token");
+  try {
+    return { token: (await Deno.readTextFile(path)).trim(), generated: false };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const token = `dh_admin_${randomToken(24)}`;
+  await Deno.writeTextFile(path, token + "\n", { mode: 0o600 });
+  return { token, generated: true };
+}

@@ -1,0 +1,197 @@
+/**
+ * One instance worker seen from the host: spawn, typed messages, request/answer matching,
+ * termination. The only place that creates workers and posts to them.
+ *
+ * Workers are `node:worker_threads` workers, not Web Workers: in Deno 2.9 only they accept a
+ * heap cap (`resourceLimits`) and, once the bootstrap holds a Web Lock, are preempted by
+ * `terminate()` even in `while (true) {}`.
+ */
+
+import { Worker } from "node:worker_threads";
+import type {
+  HostMessage,
+  InstanceInit,
+  StopReason,
+  WireError,
+  WorkerMessage,
+} from "../workers/protocol.ts";
+
+const ENTRY = new URL("../workers/entry.ts", import.meta.url);
+/** How long a stopping worker gets to commit and close before it is terminated. */
+const STOP_GRACE_MS = 2_000;
+
+/** The answers a request can get. */
+export type Answer = Extract<WorkerMessage, { type: "response" | "rpc-result" | "error" }>;
+
+/** A request message without its id (the host assigns ids). */
+export type RequestMessage =
+  | Omit<Extract<HostMessage, { type: "fetch" }>, "reqId">
+  | Omit<Extract<HostMessage, { type: "alarm" }>, "reqId">
+  | Omit<Extract<HostMessage, { type: "rpc" }>, "reqId">;
+
+interface Settle {
+  resolve(answer: Answer): void;
+  reject(error: WorkerGoneError): void;
+}
+
+/** Thrown to pending requests when the worker goes away before answering. */
+export class WorkerGoneError extends Error {
+  override name = "WorkerGoneError";
+  readonly wire: WireError;
+  constructor(wire: WireError) {
+    super(wire.message);
+    this.wire = wire;
+  }
+}
+
+/** Callbacks for messages that are not answers. */
+export interface WorkerHostHandlers {
+  /** Any message that is not an answer to a request. */
+  onMessage(message: WorkerMessage): void;
+  /** The worker is gone (stopped, crashed, terminated); `error` says why if it failed. */
+  onExit(error: WireError | null): void;
+}
+
+/** Options for {@linkcode WorkerHost}. */
+export interface WorkerHostOptions {
+  memoryLimitMb: number;
+}
+
+/** A spawned instance worker. */
+export class WorkerHost {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Settle>();
+  #handlers: WorkerHostHandlers | null = null;
+  #nextId = 1;
+  #exited = false;
+  #exitError: WireError | null = null;
+  #stopping: Promise<void> | null = null;
+  #onStopped: (() => void) | null = null;
+  #cpuMicros = 0;
+  #ready: Promise<void>;
+
+  constructor(options: WorkerHostOptions) {
+    this.#worker = new Worker(ENTRY, {
+      resourceLimits: {
+        maxOldGenerationSizeMb: options.memoryLimitMb,
+        maxYoungGenerationSizeMb: Math.max(4, Math.floor(options.memoryLimitMb / 8)),
+      },
+    });
+    this.#ready = new Promise((resolve) => {
+      const onFirst = (message: WorkerMessage) => {
+        if (message.type === "ready") resolve();
+      };
+      this.#worker.once("message", onFirst);
+    });
+    this.#worker.on("message", (message: WorkerMessage) => this.#receive(message));
+    this.#worker.on("error", (error: Error & { code?: string }) => {
+      this.#exitError = error.code === "ERR_WORKER_OUT_OF_MEMORY"
+        ? {
+          name: "Error",
+          code: "MEMORY_LIMIT_EXCEEDED",
+          message: "Durable Object exceeded its memory limit and was reset",
+          overloaded: true,
+        }
+        : { name: error.name, code: "WORKER_CRASHED", message: error.message };
+    });
+    this.#worker.on("exit", () => this.#exit());
+  }
+
+  /** Resolves once the bootstrap finished (the warm-pool state). */
+  get booted(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Installs the handlers for its messages and hands the worker its instance (if any). */
+  init(init: InstanceInit | null, handlers: WorkerHostHandlers): void {
+    this.#handlers = handlers;
+    if (init) this.post({ type: "init", init });
+  }
+
+  /** Sends a message that expects no answer. */
+  post(message: HostMessage, transfer: Transferable[] = []): void {
+    if (this.#exited) return;
+    this.#worker.postMessage(message, transfer as never[]);
+  }
+
+  /** Sends a request and resolves with the worker's answer (or a `WorkerGoneError`). */
+  request(message: RequestMessage, transfer: Transferable[] = []): Promise<Answer> {
+    if (this.#exited) return Promise.reject(new WorkerGoneError(this.#goneError()));
+    const reqId = this.#nextId++;
+    return new Promise<Answer>((resolve, reject) => {
+      this.#pending.set(reqId, { resolve, reject });
+      this.post({ ...message, reqId } as HostMessage, transfer);
+    });
+  }
+
+  /** Requests in flight. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** Cumulative CPU time the worker reported, in µs. */
+  get cpuMicros(): number {
+    return this.#cpuMicros;
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Asks the worker to commit and close, then terminates it. */
+  stop(reason: StopReason): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#exited) return;
+      const stopped = new Promise<void>((resolve) => this.#onStopped = resolve);
+      this.post({ type: "stop", reason });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        stopped,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
+      await this.terminate();
+    })();
+    return this.#stopping;
+  }
+
+  /** Ends the worker at once (preempts running code). */
+  async terminate(error?: WireError): Promise<void> {
+    if (error) this.#exitError ??= error;
+    if (!this.#exited) await this.#worker.terminate();
+    this.#exit();
+  }
+
+  #receive(message: WorkerMessage): void {
+    switch (message.type) {
+      case "response":
+      case "rpc-result":
+      case "error": {
+        this.#cpuMicros = Math.max(this.#cpuMicros, message.cpu);
+        const settle = this.#pending.get(message.reqId);
+        this.#pending.delete(message.reqId);
+        settle?.resolve(message);
+        return;
+      }
+      case "stopped":
+        this.#onStopped?.();
+        return;
+      default:
+        this.#handlers?.onMessage(message);
+    }
+  }
+
+  #goneError(): WireError {
+    return this.#exitError ??
+      { name: "Error", code: "WORKER_GONE", message: "Durable Object instance was stopped" };
+  }
+
+  #exit(): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    const error = this.#goneError();
+    for (const settle of this.#pending.values()) settle.reject(new WorkerGoneError(error));
+    this.#pending.clear();
+    this.#handlers?.onExit(this.#exitError);
+  }
+}

@@ -1,0 +1,194 @@
+/// <reference lib="deno.worker" />
+/**
+ * The instance worker's entry point: hardens the global scope, loads the class, and turns host
+ * messages into calls on the {@linkcode ObjectRuntime}.
+ *
+ * Order matters. First the bootstrap takes a Web Lock that it never releases: in Deno a
+ * `node:worker_threads` worker holding one is preempted by `terminate()` even inside
+ * `while (true) {}`, which is what makes CPU limits enforceable. Then it captures what the
+ * runtime needs (the parent port, the thread CPU clock) and deletes the globals user code must
+ * not reach (`Deno`, `process`, `require`, `Buffer`, `Worker`, …) before any user code loads.
+ * The class arrives bundled by the host and is imported from a `data:` URL, so nothing depends
+ * on files outside a compiled binary.
+ */
+
+import { parentPort } from "node:worker_threads";
+import process from "node:process";
+import { type HostPort, type ObjectClass, ObjectRuntime, toWireError } from "./object_runtime.ts";
+import {
+  type HostMessage,
+  type InstanceInit,
+  type LogLevel,
+  requestFromWire,
+  type WireExport,
+  type WorkerMessage,
+} from "./protocol.ts";
+import { DurableObject, RpcTarget, WorkerEntrypoint } from "./runtime.ts";
+
+/** Globals removed before user code runs (they would reach the host's powers). */
+const STRIPPED_GLOBALS = [
+  "Deno",
+  "process",
+  "require",
+  "Buffer",
+  "Worker",
+  "BroadcastChannel",
+  "global",
+  "caches",
+  "setImmediate",
+  "clearImmediate",
+];
+
+if (!parentPort) throw new Error("workers/entry.ts must run as a node:worker_threads worker");
+const port = parentPort;
+const threadCpu = process.threadCpuUsage.bind(process);
+
+const host: HostPort = {
+  post(message: WorkerMessage, transfer: Transferable[] = []): void {
+    port.postMessage(message, transfer as never[]);
+  },
+  cpu(): number {
+    const usage = threadCpu();
+    return usage.user + usage.system;
+  },
+};
+
+let runtime: ObjectRuntime | null = null;
+/** Settles once `init` has loaded the class; later events wait for it, in arrival order. */
+let started: Promise<ObjectRuntime> | null = null;
+
+/** The Web Locks API (present in Deno workers; missing from the worker lib typings). */
+interface LockManager {
+  request(name: string, callback: () => Promise<never>): Promise<unknown>;
+}
+const locks = (navigator as unknown as { locks: LockManager }).locks;
+await new Promise<void>((locked) => {
+  locks.request(`dohost-instance-${crypto.randomUUID()}`, () => {
+    locked();
+    return new Promise<never>(() => {});
+  });
+});
+forwardConsole();
+for (const name of STRIPPED_GLOBALS) Reflect.deleteProperty(globalThis, name);
+
+port.on("message", handle);
+host.post({ type: "ready" });
+
+function handle(message: HostMessage): void {
+  switch (message.type) {
+    case "init":
+      started = start(message.init);
+      started.then(
+        (value) => runtime = value,
+        (error) => host.post({ type: "init-error", error: toWireError(error) }),
+      );
+      return;
+    case "inspect":
+      inspect(message.code).then(
+        (exports) => host.post({ type: "inspected", exports }),
+        (error) => host.post({ type: "init-error", error: toWireError(error) }),
+      );
+      return;
+    case "fetch":
+      withRuntime((rt) => rt.fetch(message.reqId, requestFromWire(message.req)));
+      return;
+    case "ping":
+      host.post({ type: "pong", seq: message.seq });
+      return;
+    case "stop":
+      if (started) withRuntime((rt) => rt.stop());
+      else host.post({ type: "stopped" });
+      return;
+    case "alarm":
+    case "rpc":
+    case "call-result":
+    case "ws-message":
+    case "ws-close":
+    case "ws-error":
+      throw new Error(`Message "${message.type}" is not supported yet`);
+    default: {
+      const unknown: never = message;
+      throw new Error(`Unknown host message ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** Runs `fn` once the instance is loaded (a failed load was already reported). */
+function withRuntime(fn: (runtime: ObjectRuntime) => unknown): void {
+  if (runtime) {
+    fn(runtime);
+    return;
+  }
+  if (!started) throw new Error("Cannot handle an event before init");
+  started.then(fn, () => {});
+}
+
+async function start(init: InstanceInit): Promise<ObjectRuntime> {
+  const env: Record<string, unknown> = { ...init.env };
+  const module = await load(init.code, env);
+  const objectClass = module[init.exportName];
+  if (typeof objectClass !== "function") {
+    throw new TypeError(`Module does not export class "${init.exportName}"`);
+  }
+  return new ObjectRuntime(init, { objectClass: objectClass as ObjectClass, port: host, env });
+}
+
+/** Imports a bundled module after exposing the `cloudflare:workers` exports to it. */
+function load(code: string, env: Record<string, unknown>): Promise<Record<string, unknown>> {
+  Reflect.set(globalThis, "__CF", {
+    DurableObject,
+    RpcTarget,
+    WorkerEntrypoint,
+    env,
+    waitUntil: (promise: Promise<unknown>) => runtime?.state.waitUntil(promise),
+  });
+  return import(`data:text/javascript;base64,${base64(code)}`);
+}
+
+/** Loads a module at deploy time and reports what kind of thing each export is. */
+async function inspect(code: string): Promise<WireExport[]> {
+  const module = await load(code, {});
+  return Object.entries(module).map(([name, value]) => ({
+    name,
+    kind: typeof value !== "function"
+      ? "other"
+      : /^class\b/.test(Function.prototype.toString.call(value))
+      ? "class"
+      : "function",
+  }));
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Sends `console.*` output to the host, which logs it with the instance's identity. */
+function forwardConsole(): void {
+  const levels: [keyof Console, LogLevel][] = [
+    ["debug", "debug"],
+    ["log", "info"],
+    ["info", "info"],
+    ["warn", "warn"],
+    ["error", "error"],
+  ];
+  for (const [method, level] of levels) {
+    Reflect.set(console, method, (...args: unknown[]) => {
+      host.post({ type: "log", level, message: args.map(formatArg).join(" ") });
+    });
+  }
+}
+
+function formatArg(arg: unknown): string {
+  if (typeof arg === "string") return arg;
+  if (arg instanceof Error) return arg.stack ?? `${arg.name}: ${arg.message}`;
+  try {
+    return JSON.stringify(arg) ?? String(arg);
+  } catch {
+    return String(arg);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The input gate of one object, as far as it needs more than synchronous storage.
+ *
+ * Storage calls are synchronous SQLite here and return settled promises, so the continuation
+ * of an `await get()` runs as a microtask. Cloudflare's input gate then holds as long as every
+ * event *starts* in its own macrotask: the previous event's microtasks (its `await get()` →
+ * `put()` chain) always finish before the next event begins. The worker's message port can
+ * hand over several messages in one task, so events are queued and started one per
+ * `setImmediate` turn (about 4 µs). `blockConcurrencyWhile` pauses the queue until its callback
+ * settles. Events already running are never paused: requests still interleave at timer and
+ * fetch awaits.
+ */
+
+import { setImmediate } from "node:timers";
+
+/** Why a `blockConcurrencyWhile` call reset the object. */
+export class ObjectResetError extends Error {
+  override name = "Error";
+  readonly overloaded: boolean;
+  constructor(message: string, options: { overloaded?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.overloaded = options.overloaded ?? false;
+  }
+}
+
+/** Maximum nesting of `blockConcurrencyWhile` calls (workerd's limit). */
+const MAX_DEPTH = 64;
+/** How long a `blockConcurrencyWhile` callback may take before the object is reset. */
+export const BLOCK_TIMEOUT_MS = 30_000;
+
+/** Gate options: what to do when a blocking callback fails or hangs. */
+export interface EventGateOptions {
+  onReset(error: ObjectResetError): void;
+}
+
+/** Queues events while `blockConcurrencyWhile` callbacks run. */
+export class EventGate {
+  #depth = 0;
+  #queue: (() => void)[] = [];
+  #scheduled = false;
+  #onReset: (error: ObjectResetError) => void;
+
+  constructor(options: EventGateOptions) {
+    this.#onReset = options.onReset;
+  }
+
+  /** Whether events are currently held back. */
+  get blocked(): boolean {
+    return this.#depth > 0;
+  }
+
+  /** Starts `event` in its own turn, after earlier events and blocking callbacks. */
+  run<T>(event: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push(() => {
+        event().then(resolve, reject);
+      });
+      this.#schedule();
+    });
+  }
+
+  /** `ctx.blockConcurrencyWhile(cb)`: holds back new events until `cb` settles. */
+  async blockWhile<T>(callback: () => T | Promise<T>): Promise<T> {
+    if (this.#depth >= MAX_DEPTH) {
+      throw new Error("blockConcurrencyWhile() calls are nested too deeply.");
+    }
+    this.#depth++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new ObjectResetError(
+                "A call to blockConcurrencyWhile() in a Durable Object waited for too long. " +
+                  "The call was canceled and the Durable Object was reset.",
+                { overloaded: true },
+              ),
+            ),
+          BLOCK_TIMEOUT_MS,
+        );
+      });
+      return await Promise.race([Promise.resolve().then(callback), timeout]);
+    } catch (error) {
+      const reset = error instanceof ObjectResetError
+        ? error
+        : new ObjectResetError(error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
+      this.#onReset(reset);
+      throw reset;
+    } finally {
+      clearTimeout(timer);
+      this.#depth--;
+      if (this.#depth === 0) this.#schedule();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#depth > 0 || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#depth > 0) return;
+      this.#queue.shift()?.();
+      this.#schedule();
+    });
+  }
+}

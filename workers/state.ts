@@ -1,0 +1,47 @@
+/** `DurableObjectState` (`ctx`): what one object sees of its runtime. */
+
+import type { DurableObjectId } from "./object_id.ts";
+import type { DurableObjectStorage } from "./storage.ts";
+import type { WebSocketHub } from "./websocket_hub.ts";
+
+/** What the state delegates to the object runtime. */
+export interface StateControl {
+  waitUntil(promise: Promise<unknown>): void;
+  blockConcurrencyWhile<T>(callback: () => T | Promise<T>): Promise<T>;
+  abort(reason: string, retryAlarm: boolean): never;
+}
+
+/** The `ctx` passed to a Durable Object's constructor. */
+export class DurableObjectState {
+  readonly id: DurableObjectId;
+  readonly storage: DurableObjectStorage;
+  readonly #control: StateControl;
+  readonly #sockets: WebSocketHub;
+
+  constructor(
+    id: DurableObjectId,
+    storage: DurableObjectStorage,
+    parts: { control: StateControl; sockets: WebSocketHub },
+  ) {
+    this.id = id;
+    this.storage = storage;
+    this.#control = parts.control;
+    this.#sockets = parts.sockets;
+  }
+
+  /** Keeps the object alive until `promise` settles; does not delay the response. */
+  waitUntil(promise: Promise<unknown>): void {
+    this.#control.waitUntil(promise);
+  }
+
+  /** Holds back other events until `callback` settles; a failure resets the object. */
+  blockConcurrencyWhile<T>(callback: () => T | Promise<T>): Promise<T> {
+    return this.#control.blockConcurrencyWhile(callback);
+  }
+
+  /** Resets the object at once: uncommitted writes are discarded and the request fails. */
+  abort(reason?: unknown, options?: { retryAlarm?: boolean }): never {
+    const message = reason === undefined ? "Durable Object was aborted" : String(reason);
+    return this.#control.abort(message, options?.retryAlarm ?? true);
+  }
+}
