@@ -49,7 +49,7 @@ export class ChatRoom extends DurableObject {
     });
   }
 
-  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+  webSocketClose(ws: WebSocket, code: number, reason: string): void {
     // 1005/1006 describe a close without a code; they cannot be sent back.
     ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
   }

@@ -37,20 +37,36 @@ const SetEnvBody = z.object({ value: z.string() });
 
 const NOT_FOUND_REMEDIATION = "Use list_durable_objects to see registered DOs.";
 
-/** The `/v1` routes. */
-export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
-  const { apps, registry } = deps;
+/**
+ * A `/v1` sub-app whose routes all require the admin token or a service key; the caller is
+ * in `c.get("principal")`. Other route files (operations, alarms, …) start from this.
+ */
+export function controlApp(deps: { adminToken: string; apps: AppStore }): Hono<ControlEnv> {
   const api = new Hono<ControlEnv>();
-
   api.use("*", async (c, next) => {
     c.set(
       "principal",
-      controlPrincipal(c.req.header("authorization"), { adminToken: deps.adminToken, apps }),
+      controlPrincipal(c.req.header("authorization"), {
+        adminToken: deps.adminToken,
+        apps: deps.apps,
+      }),
     );
     await next();
   });
+  return api;
+}
+
+/** The app `appId` as the caller of `c` may see it (404 `App not found` otherwise). */
+export function appOf(c: { get(key: "principal"): Principal }, apps: AppStore, appId: string): App {
+  return visibleApp(c.get("principal"), appId, apps);
+}
+
+/** The `/v1` routes of apps, classes, env vars and usage. */
+export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
+  const { apps, registry } = deps;
+  const api = controlApp(deps);
   const app = (c: { get(key: "principal"): Principal }, appId: string): App =>
-    visibleApp(c.get("principal"), appId, apps);
+    appOf(c, apps, appId);
 
   api.post("/apps", async (c) => {
     requireAdmin(c.get("principal"));

@@ -11,7 +11,7 @@ export class DurableObjectId {
 
   constructor(hex: string, name: string | null | undefined) {
     this.#hex = hex;
-    this.name = name != null && name.length <= MAX_NAME_LENGTH ? name : undefined;
+    this.name = typeof name === "string" && name.length <= MAX_NAME_LENGTH ? name : undefined;
   }
 
   /** The stable 64-hex-character form. */
