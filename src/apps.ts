@@ -1,16 +1,21 @@
 /**
- * Apps: the tenants of a dohost server. Each has a subdomain, a service key (kept only as a
- * SHA-256 hash) and a JWT secret for its end users. `app_default` always exists.
+ * Apps: the tenants of a dohost server. Each has a subdomain, service keys (kept only as SHA-256
+ * hashes, see `service_keys.ts`), a JWT secret for its end users (sealed at rest with the
+ * master key, see `secret_box.ts`) and optional JWKS settings (`app_auth.ts`). `app_default`
+ * always exists.
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import { type AppAuthOptions, AppAuthStore } from "./app_auth.ts";
 import { ServerError } from "./errors.ts";
+import type { SecretBox } from "./secret_box.ts";
 import { randomToken, sha256Hex } from "./secrets.ts";
+import { ServiceKeyStore } from "./service_keys.ts";
 
 /** The app that the bare domain, IP addresses and unknown hosts reach. */
 export const DEFAULT_APP_ID = "app_default";
 
-/** An app as stored (secrets other than the JWT secret are hashed). */
+/** An app as held in memory (its JWT secret opened; service keys live in `keys`). */
 export interface App {
   appId: string;
   name: string;
@@ -33,17 +38,50 @@ export interface CreatedApp {
 const SUBDOMAIN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const RESERVED_SUBDOMAINS = new Set(["www", "default", "api", "admin", "internal"]);
 
-/** The app table. */
+/** Options for {@linkcode AppStore}. */
+export interface AppStoreOptions extends AppAuthOptions {
+  /** Seals the JWT secrets at rest. */
+  secrets: SecretBox;
+}
+
+/** The app table, with each app's service keys and JWT settings. */
 export class AppStore {
   readonly #db: DatabaseSync;
+  readonly #secrets: SecretBox;
   #cache = new Map<string, App>();
+  /** The apps' service keys. */
+  readonly keys: ServiceKeyStore;
+  /** The apps' end-user JWT settings. */
+  readonly auth: AppAuthStore;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, options: AppStoreOptions) {
     this.#db = db;
+    this.#secrets = options.secrets;
+    this.keys = new ServiceKeyStore(db);
+    this.auth = new AppAuthStore(db, options);
     for (const row of db.prepare("SELECT * FROM apps").all()) {
       const app = fromRow(row);
+      const context = secretContext(app.appId);
+      app.jwtSecret = this.#secrets.openOrPlain(app.jwtSecret, context);
+      if (String(row.jwt_secret) === app.jwtSecret) {
+        db.prepare("UPDATE apps SET jwt_secret = ? WHERE app_id = ?")
+          .run(this.#secrets.seal(app.jwtSecret, context), app.appId);
+      }
       this.#cache.set(app.appId, app);
     }
+    this.#adoptLegacyKeys();
+  }
+
+  /** Data dirs from before key rotation kept one key hash per app row: move them, once. */
+  #adoptLegacyKeys(): void {
+    const done = this.#db.prepare("SELECT 1 FROM settings WHERE key = 'service_keys_v1'").get();
+    if (done) return;
+    for (const app of this.#cache.values()) {
+      if (this.keys.list(app.appId).length === 0) {
+        this.keys.adoptHash(app.appId, app.serviceKeyHash, app.serviceKeyPrefix);
+      }
+    }
+    this.#db.prepare("INSERT INTO settings (key, value) VALUES ('service_keys_v1', 'done')").run();
   }
 
   /** Creates `app_default` if it does not exist yet; returns it with its secrets if new. */
@@ -80,19 +118,18 @@ export class AppStore {
     return undefined;
   }
 
-  /** The app whose service key is `key`, if any. */
+  /** The app one of whose (unrevoked) service keys is `key`, if any. */
   byServiceKey(key: string): App | undefined {
-    const hash = sha256Hex(key);
-    for (const app of this.#cache.values()) {
-      if (timingSafeEqualText(app.serviceKeyHash, hash)) return app;
-    }
-    return undefined;
+    const appId = this.keys.appOf(key);
+    return appId === null ? undefined : this.#cache.get(appId);
   }
 
-  /** Removes the app row (classes, env and meters cascade). */
+  /** Removes the app row (keys, classes, env and meters cascade). */
   delete(appId: string): void {
     this.#db.prepare("DELETE FROM apps WHERE app_id = ?").run(appId);
     this.#cache.delete(appId);
+    this.keys.forgetApp(appId);
+    this.auth.forgetApp(appId);
   }
 
   #insert(appId: string, name: string, subdomain: string): CreatedApp {
@@ -116,9 +153,10 @@ export class AppStore {
       app.subdomain,
       app.serviceKeyHash,
       app.serviceKeyPrefix,
-      app.jwtSecret,
+      this.#secrets.seal(jwtSecret, secretContext(appId)),
       app.createdAt,
     );
+    this.keys.adopt(appId, "initial", serviceKey);
     this.#cache.set(appId, app);
     return { app_id: appId, name, subdomain, service_key: serviceKey, jwt_secret: jwtSecret };
   }
@@ -137,17 +175,6 @@ export class AppStore {
   }
 }
 
-/** Compares two strings in time independent of where they differ. */
-export function timingSafeEqualText(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a);
-  const right = new TextEncoder().encode(b);
-  let diff = left.length ^ right.length;
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
-  }
-  return diff === 0;
-}
-
 function fromRow(row: Record<string, unknown>): App {
   return {
     appId: String(row.app_id),
@@ -158,4 +185,9 @@ function fromRow(row: Record<string, unknown>): App {
     jwtSecret: String(row.jwt_secret),
     createdAt: String(row.created_at),
   };
+}
+
+/** Where an app's JWT secret is sealed (bound into the ciphertext). */
+function secretContext(appId: string): string {
+  return `apps:${appId}:jwt_secret`;
 }

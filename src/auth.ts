@@ -2,14 +2,15 @@
  * Who is calling. The control API takes the admin token or an app's service key; the data
  * plane applies a class's access mode (`public`, `service_key`, `authenticated`) before any
  * instance is woken. Secrets are compared in constant time; JWTs are verified with jose
- * (HS256 with the app's secret, `exp`/`nbf` honoured, `alg: none` refused).
+ * (`app_auth.ts`: HS256 with the app's secret or the app's JWKS, `exp`/`nbf` honoured,
+ * `alg: none` refused). The admin token and service keys are separate namespaces: a service
+ * key only ever names its own app.
  */
 
-import { jwtVerify } from "jose";
-import { type App, type AppStore, timingSafeEqualText } from "./apps.ts";
+import type { App, AppStore } from "./apps.ts";
 import { ServerError } from "./errors.ts";
 import type { AccessMode } from "./registry.ts";
-import { sha256Hex } from "./secrets.ts";
+import { timingSafeEqualText } from "./secrets.ts";
 
 /** A caller of the control API. */
 export type Principal = { kind: "admin" } | { kind: "app"; appId: string };
@@ -57,16 +58,15 @@ export async function allowedByAccessMode(
   mode: AccessMode,
   app: App,
   token: string | null,
+  apps: AppStore,
 ): Promise<boolean> {
   switch (mode) {
     case "public":
       return true;
-    case "service_key": {
-      if (token === null || !token.startsWith("bb_sk_")) return false;
-      return timingSafeEqualText(sha256Hex(token), app.serviceKeyHash);
-    }
+    case "service_key":
+      return token !== null && apps.keys.appOf(token) === app.appId;
     case "authenticated":
-      return token !== null && await validJwt(token, app.jwtSecret);
+      return token !== null && await apps.auth.verify(app.appId, app.jwtSecret, token);
     default: {
       const unknown: never = mode;
       throw new Error(`Unknown access mode ${unknown}`);
@@ -79,13 +79,4 @@ export function bearer(header: string | null | undefined): string | null {
   if (!header || !header.startsWith("Bearer ")) return null;
   const token = header.slice(7).trim();
   return token || null;
-}
-
-async function validJwt(token: string, secret: string): Promise<boolean> {
-  try {
-    await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ["HS256"] });
-    return true;
-  } catch {
-    return false;
-  }
 }

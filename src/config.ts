@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import type { LogLevel } from "../workers/protocol.ts";
+import { type OutboundPolicy, OutboundPolicyError, parseOutbound } from "./outbound_policy.ts";
 
 /** Everything the server needs to start. */
 export interface Config {
@@ -26,6 +27,18 @@ export interface Config {
   logLevel: LogLevel;
   /** From `DOHOST_ADMIN_TOKEN`; when unset one is generated and kept in the data dir. */
   adminToken: string | undefined;
+  /** Delay before an alarm's first retry, in ms (hidden `--alarm-retry-base-ms`, for tests). */
+  alarmRetryBaseMs: number;
+  /** `blockConcurrencyWhile` timeout, in ms (hidden `--block-timeout-ms`, for tests). */
+  blockTimeoutMs: number;
+  /** From `DOHOST_MASTER_KEY`; when unset one is generated and kept in the data dir. */
+  masterKey: string | undefined;
+  /** Where object code may connect (`--outbound`). */
+  outbound: OutboundPolicy;
+  /** Largest database of one instance, in bytes. */
+  maxStorageBytes: number;
+  /** `GET /metrics` without the admin token. */
+  metricsPublic: boolean;
 }
 
 /** The flags, their defaults and their help text (shown by `--help`). */
@@ -54,11 +67,30 @@ const FLAGS = {
     help: "Live instances per server (least recently used stop first)",
   },
   "max-body-bytes": { default: "104857600", help: "Largest request body, in bytes" },
+  "max-storage-bytes": {
+    default: "10737418240",
+    help: "Largest storage (SQLite database) of one instance, in bytes",
+  },
+  outbound: {
+    default: "public",
+    help: "Where objects may connect: public, all, none or an allow-list (host[:port],…)",
+  },
   "log-format": { default: "text", help: "text or json" },
   "log-level": { default: "info", help: "debug, info, warn or error" },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
+
+/**
+ * Flags left out of `--help`: test hooks that shorten Cloudflare's fixed timings (the alarm
+ * retry ladder 2 s … 64 s, the 30 s `blockConcurrencyWhile` timeout). Documented in the README.
+ */
+const HIDDEN_FLAGS = { "alarm-retry-base-ms": "2000", "block-timeout-ms": "30000" } as const;
+
+/** Boolean flags (present means on) and their help text. */
+const SWITCHES = {
+  "metrics-public": "Serve GET /metrics without the admin token",
+} as const;
 
 /** Thrown for bad flags; main prints it with the usage text and exits 2. */
 export class ConfigError extends Error {
@@ -77,11 +109,14 @@ export function usage(): string {
     "",
     "Flags:",
     ...lines,
+    ...Object.entries(SWITCHES).map(([name, help]) => `  --${name.padEnd(18)} ${help}`),
     "  --help               Show this help",
     "",
     "Environment:",
     "  DOHOST_ADMIN_TOKEN   Admin token for the control API (generated and kept in the data dir",
     "                       when unset, and printed once on the first start)",
+    "  DOHOST_MASTER_KEY    Key that encrypts env values and JWT secrets at rest (at least 16",
+    "                       characters; generated and kept in <data-dir>/master_key when unset)",
   ].join("\n");
 }
 
@@ -89,6 +124,8 @@ export function usage(): string {
 export function loadConfig(args: string[], env: Record<string, string | undefined>): Config | null {
   const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
   for (const name of Object.keys(FLAGS)) options[name] = { type: "string" };
+  for (const name of Object.keys(HIDDEN_FLAGS)) options[name] = { type: "string" };
+  for (const name of Object.keys(SWITCHES)) options[name] = { type: "boolean" };
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args, options, allowPositionals: false, strict: true }).values;
@@ -101,8 +138,8 @@ export function loadConfig(args: string[], env: Record<string, string | undefine
     return typeof value === "string" ? value : FLAGS[name].default;
   };
   const int = (name: FlagName, min: number): number => {
-    const value = Number(text(name));
-    if (!Number.isInteger(value) || value < min) {
+    const value = /^[0-9]+$/.test(text(name)) ? Number(text(name)) : NaN;
+    if (!Number.isSafeInteger(value) || value < min) {
       throw new ConfigError(`Invalid --${name} "${text(name)}": expected an integer >= ${min}`);
     }
     return value;
@@ -133,5 +170,90 @@ export function loadConfig(args: string[], env: Record<string, string | undefine
     logFormat,
     logLevel: logLevel as LogLevel,
     adminToken: env.DOHOST_ADMIN_TOKEN || undefined,
+    alarmRetryBaseMs: hiddenInt(values, "alarm-retry-base-ms"),
+    blockTimeoutMs: hiddenInt(values, "block-timeout-ms"),
+    masterKey: env.DOHOST_MASTER_KEY || undefined,
+    outbound: outboundFlag(text("outbound")),
+    maxStorageBytes: int("max-storage-bytes", 65536),
+    metricsPublic: values["metrics-public"] === true,
   };
+}
+
+/** A positive integer hidden flag. */
+function hiddenInt(
+  values: Record<string, string | boolean | undefined>,
+  name: keyof typeof HIDDEN_FLAGS,
+): number {
+  const raw = values[name];
+  const text = typeof raw === "string" ? raw : HIDDEN_FLAGS[name];
+  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(`Invalid --${name} "${text}": expected an integer >= 1`);
+  }
+  return value;
+}
+
+function outboundFlag(value: string): OutboundPolicy {
+  try {
+    return parseOutbound(value);
+  } catch (error) {
+    if (error instanceof OutboundPolicyError) {
+      throw new ConfigError(`Invalid --outbound "${value}": ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** The environment variables dohost reads. */
+const ENV_VARS = ["DOHOST_ADMIN_TOKEN", "DOHOST_MASTER_KEY", "DOHOST_URL"] as const;
+
+/**
+ * Reads {@linkcode ENV_VARS}, skipping those this process may not read (`deno task start`
+ * grants only some of them), so a missing permission never prompts or throws.
+ */
+export function readEnvironment(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const variable of ENV_VARS) {
+    if (Deno.permissions.querySync({ name: "env", variable }).state === "granted") {
+      env[variable] = Deno.env.get(variable);
+    }
+  }
+  return env;
+}
+
+/** Where the client commands find the server and how they authenticate. */
+export interface ClientConfig {
+  /** Base URL of the server, without a trailing slash. */
+  url: string;
+  /** The bearer token (admin token or a service key), or null when none was found. */
+  token: string | null;
+}
+
+/** The server a client command talks to when neither `--url` nor `DOHOST_URL` names one. */
+export const DEFAULT_URL = "http://127.0.0.1:8787";
+
+/**
+ * The client commands' settings: `--url`, else `DOHOST_URL`, else {@linkcode DEFAULT_URL};
+ * the token from `DOHOST_ADMIN_TOKEN`, else the admin token a local server keeps in
+ * `./data/admin_token` (what `deno task start` made on its first start).
+ */
+export function clientConfig(
+  url: string | undefined,
+  env: Record<string, string | undefined>,
+): ClientConfig {
+  const base = (url || env.DOHOST_URL || DEFAULT_URL).replace(/\/+$/, "");
+  try {
+    new URL(base);
+  } catch {
+    throw new ConfigError(`Invalid --url "${base}": expected an http(s) URL`);
+  }
+  return { url: base, token: env.DOHOST_ADMIN_TOKEN || localAdminToken() };
+}
+
+function localAdminToken(): string | null {
+  try {
+    return Deno.readTextFileSync("./data/admin_token").trim() || null;
+  } catch {
+    return null;
+  }
 }

@@ -31,6 +31,8 @@ const DeployBody = z.object({
   name: z.string().min(1, '"name" is required'),
   code: z.string().min(1, '"code" is required'),
   access_mode: z.enum(ACCESS_MODES as [string, ...string[]]).default("authenticated"),
+  limits: z.object({ cpu_ms: z.number().optional(), memory_mb: z.number().optional() }).strict()
+    .optional(),
 });
 const CreateAppBody = z.object({ name: z.string().min(1, '"name" is required') });
 const SetEnvBody = z.object({ value: z.string() });
@@ -84,7 +86,7 @@ export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
         app_id: item.appId,
         name: item.name,
         subdomain: item.subdomain,
-        service_key_prefix: item.serviceKeyPrefix,
+        service_key_prefix: apps.keys.list(item.appId).at(-1)?.prefix ?? null,
         created_at: item.createdAt,
       })),
     });
@@ -112,6 +114,7 @@ export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
       name: body.name,
       code: body.code,
       accessMode: body.access_mode as ClassRecord["accessMode"],
+      limits: body.limits && { cpuMs: body.limits.cpu_ms, memoryMb: body.limits.memory_mb },
     });
     return c.json({
       id: record.id,
@@ -175,9 +178,14 @@ export function controlRoutes(deps: ControlDeps): Hono<ControlEnv> {
     return c.json({ deleted: true, name });
   });
 
-  api.get("/:appId/durable-objects/:name/usage", (c) => {
+  api.get("/:appId/durable-objects/:name/usage", async (c) => {
     const target = app(c, c.req.param("appId"));
-    return c.json(deps.usage.month(target.appId));
+    const storage = new Map<string, Map<string, number>>();
+    for (const record of registry.list(target.appId)) {
+      const files = await deps.storage.files(target.appId, record.name);
+      storage.set(record.name, new Map(files.map((file) => [file.idHex, file.bytes])));
+    }
+    return c.json(deps.usage.report(target.appId, c.req.param("name"), storage));
   });
 
   return api;

@@ -36,7 +36,7 @@ export interface ResolvedRequest {
   target: InstanceTarget;
 }
 
-/** Resolves the app a `Host` header selects, or a plain-text 404. */
+/** Resolves the app a host (`name[:port]`) selects, or a plain-text 404. */
 export function appForHost(host: string | undefined, deps: DispatchDeps): App | Response {
   const hostname = (host ?? "").toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
   const suffix = `.${deps.config.domain}`;
@@ -59,9 +59,11 @@ export async function resolveRequest(
   deps: DispatchDeps,
   options: { queryToken: boolean },
 ): Promise<ResolvedRequest | Response> {
-  const app = appForHost(c.req.header("host"), deps);
-  if (app instanceof Response) return app;
+  // The request URL, not the Host header: Deno.serve builds the URL from Host, and in-process
+  // requests (tests, internal calls) carry no Host header at all.
   const url = new URL(c.req.url);
+  const app = appForHost(url.host, deps);
+  if (app instanceof Response) return app;
   const match = DO_PATH.exec(url.pathname);
   if (!match) return text(404, "not found");
   const [, rawName = "", rawId = ""] = match;
@@ -69,7 +71,9 @@ export async function resolveRequest(
   if (!record) return text(404, "unknown DO");
   let token = bearer(c.req.header("authorization"));
   if (token === null && options.queryToken) token = url.searchParams.get("token");
-  if (!await allowedByAccessMode(record.accessMode, app, token)) return text(401, "unauthorized");
+  if (!await allowedByAccessMode(record.accessMode, app, token, deps.apps)) {
+    return text(401, "unauthorized");
+  }
   let name: string;
   try {
     name = decodeURIComponent(rawId);
@@ -90,7 +94,7 @@ export async function dispatchHttp(c: Context, deps: DispatchDeps): Promise<Resp
   const { target } = resolved;
   const body = await readBody(c.req.raw, deps.config.maxBodyBytes);
   if (body instanceof Response) return body;
-  deps.usage.countRequest(target.app.appId, target.record.name);
+  deps.usage.countRequest(target.app.appId, target.record.name, target.idHex, target.name);
   const req: WireRequest = {
     url: c.req.url,
     method: c.req.method,

@@ -18,10 +18,6 @@ export async function inspectBundle(code: string, memoryLimitMb: number): Promis
   try {
     return await new Promise<WireExport[]>((resolve, reject) => {
       const fail = (message: string) => reject(new BundleError("MODULE_INIT_FAILED", message));
-      timer = setTimeout(
-        () => fail(`Module top-level code did not finish within ${INSPECT_TIMEOUT_MS} ms`),
-        INSPECT_TIMEOUT_MS,
-      );
       worker.init(null, {
         onMessage(message) {
           if (message.type === "inspected") resolve(message.exports);
@@ -33,7 +29,15 @@ export async function inspectBundle(code: string, memoryLimitMb: number): Promis
           fail(`Module failed to load: ${error?.message ?? "the worker exited"}`);
         },
       });
-      worker.post({ type: "inspect", code });
+      // Only the module's own top-level code is timed, not the worker's boot (which can be
+      // slow on a loaded machine and says nothing about the user's code).
+      worker.booted.then(() => {
+        timer = setTimeout(
+          () => fail(`Module top-level code did not finish within ${INSPECT_TIMEOUT_MS} ms`),
+          INSPECT_TIMEOUT_MS,
+        );
+        worker.post({ type: "inspect", code });
+      });
     });
   } finally {
     clearTimeout(timer);

@@ -9,6 +9,16 @@
 
 import { join } from "node:path";
 
+/** One instance's database file as found on disk. */
+export interface InstanceFile {
+  idHex: string;
+  path: string;
+  /** The database plus its write-ahead log, in bytes. */
+  bytes: number;
+  /** Last modification of the database or its log. */
+  modified: Date | null;
+}
+
 /** Where one instance's database file lives, and purging of whole classes and apps. */
 export interface InstanceStorage {
   /** The database path of one instance (its directory exists once this returns). */
@@ -19,6 +29,10 @@ export interface InstanceStorage {
   purgeApp(appId: string): Promise<void>;
   /** Removes one instance's files. */
   purgeInstance(appId: string, className: string, idHex: string): Promise<void>;
+  /** The database files of a class's instances (live, hibernated or stopped). */
+  files(appId: string, className: string): Promise<InstanceFile[]>;
+  /** One instance's database file, or null when it has none yet. */
+  file(appId: string, className: string, idHex: string): Promise<InstanceFile | null>;
 }
 
 /** {@linkcode InstanceStorage} on the local disk. */
@@ -46,6 +60,47 @@ export class LocalInstanceStorage implements InstanceStorage {
   async purgeInstance(appId: string, className: string, idHex: string): Promise<void> {
     const base = join(this.#root, appId, className, `${idHex}.sqlite`);
     for (const suffix of ["", "-wal", "-shm"]) await removeIfPresent(base + suffix);
+  }
+
+  async files(appId: string, className: string): Promise<InstanceFile[]> {
+    const dir = join(this.#root, appId, className);
+    const found: InstanceFile[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        const match = INSTANCE_FILE.exec(entry.name);
+        if (!entry.isFile || !match?.[1]) continue;
+        const file = await this.file(appId, className, match[1]);
+        if (file) found.push(file);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return found.sort((a, b) => a.idHex < b.idHex ? -1 : 1);
+  }
+
+  async file(appId: string, className: string, idHex: string): Promise<InstanceFile | null> {
+    const path = join(this.#root, appId, className, `${idHex}.sqlite`);
+    const db = await statIfPresent(path);
+    if (!db) return null;
+    const wal = await statIfPresent(path + "-wal");
+    const times = [db.mtime, wal?.mtime].filter((time): time is Date => time instanceof Date);
+    return {
+      idHex,
+      path,
+      bytes: db.size + (wal?.size ?? 0),
+      modified: times.length ? new Date(Math.max(...times.map(Number))) : null,
+    };
+  }
+}
+
+const INSTANCE_FILE = /^([0-9a-f]{64})\.sqlite$/;
+
+async function statIfPresent(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
   }
 }
 

@@ -9,9 +9,12 @@
 
 import {
   type InstanceInit,
+  type LogLevel,
+  type WireCall,
   type WireError,
   type WireRequest,
   type WireResponse,
+  type WorkerEgress,
   type WorkerMessage,
 } from "../workers/protocol.ts";
 import type { App } from "./apps.ts";
@@ -21,6 +24,7 @@ import type { Logger } from "./log.ts";
 import type { Placement } from "./placement.ts";
 import type { ClassRecord, Registry } from "./registry.ts";
 import type { UsageMeter } from "./usage.ts";
+import type { InstanceSocketHooks } from "./ws_bridge.ts";
 import { type Answer, type RequestMessage, WorkerGoneError, WorkerHost } from "./worker_host.ts";
 
 /** Which instance an event is for. */
@@ -65,6 +69,32 @@ export class Instance {
   }
 }
 
+/**
+ * Watches instances without taking part: the name index, the log ring and the metrics hang
+ * here. Calls are synchronous and must not throw.
+ */
+export interface InstanceObserver {
+  /** An instance is starting. */
+  started(target: InstanceTarget): void;
+  /** Object code wrote to its console. */
+  log(target: InstanceTarget, level: LogLevel, message: string): void;
+  /** Object code used `ms` of thread CPU time. */
+  cpu(target: InstanceTarget, ms: number): void;
+}
+
+/**
+ * Takes part in what instances ask of the host: alarm changes (the scheduler), resets, and
+ * calls to other objects. Installed with {@linkcode InstanceManager.handle}.
+ */
+export interface InstanceEvents {
+  /** The instance set (`at`) or deleted (null) its alarm. */
+  alarmSet(target: InstanceTarget, at: number | null): void;
+  /** The instance reset itself (`ctx.abort`, a failed `blockConcurrencyWhile`). */
+  aborted(target: InstanceTarget, retryAlarm: boolean): void;
+  /** The instance called another object through an `env` namespace binding. */
+  call(instance: Instance, callId: number, call: WireCall): void;
+}
+
 /** Options for {@linkcode InstanceManager}. */
 export interface InstanceManagerOptions {
   config: Config;
@@ -73,6 +103,11 @@ export interface InstanceManagerOptions {
   placement: Placement;
   usage: UsageMeter;
   logger: Logger;
+  observer?: InstanceObserver;
+  /** The egress proxy workers reach the network through (none: no network access). */
+  egress?: WorkerEgress | null;
+  /** The client WebSockets (`ws_bridge.ts`): socket state for new workers, hibernation. */
+  sockets?: InstanceSocketHooks;
 }
 
 /** Starts, routes to and stops instance workers. */
@@ -80,14 +115,22 @@ export class InstanceManager {
   readonly #options: InstanceManagerOptions;
   readonly #live = new Map<string, Instance>();
   readonly #starting = new Map<string, Promise<Instance>>();
+  /** Instances held stopped by {@linkcode InstanceManager.withStopped}: starts wait for them. */
+  readonly #held = new Map<string, Promise<void>>();
   #stopQueue: Promise<void> = Promise.resolve();
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
+  #events: InstanceEvents | null = null;
 
   constructor(options: InstanceManagerOptions) {
     this.#options = options;
     const everyMs = Math.min(5_000, Math.max(250, options.config.idleTimeoutSec * 250));
     this.#sweeper = setInterval(() => this.#sweepIdle(), everyMs);
+  }
+
+  /** Installs the handler of alarm changes, resets and object-to-object calls. */
+  handle(events: InstanceEvents): void {
+    this.#events = events;
   }
 
   /** Live instances (for metrics and inspection). */
@@ -132,12 +175,36 @@ export class InstanceManager {
     return answer;
   }
 
+  /** The live instance of `key`, if it has one (never starts one). */
+  liveInstance(key: string): Instance | undefined {
+    const live = this.#live.get(key);
+    return live && !live.host.exited ? live : undefined;
+  }
+
+  /** The target's instance, started if needed (socket events are posted to it directly). */
+  async acquire(target: InstanceTarget): Promise<Instance> {
+    if (this.#closed) throw new Error("Server is shutting down");
+    const instance = await this.#instance(target);
+    instance.lastActive = Date.now();
+    return instance;
+  }
+
+  /** Stops one live instance (operator eviction, hibernation); false when none was live. */
+  async stopInstance(key: string, reason: "evict" | "hibernate"): Promise<boolean> {
+    const instance = this.#live.get(key);
+    if (!instance) return false;
+    this.#live.delete(key);
+    await this.#enqueueStops([instance], reason);
+    return true;
+  }
+
   /** Stops the live instances of one class, or of the whole app when `className` is null. */
   stopInstances(
     appId: string,
     className: string | null,
     reason: "redeploy" | "delete",
   ): Promise<void> {
+    this.#options.sockets?.closeAll(appId, className, reason);
     const victims = [...this.#live.values()].filter((instance) =>
       instance.target.app.appId === appId &&
       (className === null || instance.target.record.name === className)
@@ -146,9 +213,33 @@ export class InstanceManager {
     return this.#enqueueStops(victims, reason);
   }
 
+  /**
+   * Runs `fn` while instance `key` is stopped: its live worker (if any) commits and stops
+   * first, and events for it wait until `fn` settles. For replacing or purging its storage.
+   */
+  withStopped<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#held.get(key) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      await this.#starting.get(key)?.catch(() => {});
+      const live = this.#live.get(key);
+      if (live) {
+        this.#live.delete(key);
+        await this.#enqueueStops([live], "delete");
+      }
+      return await fn();
+    });
+    const held = run.then(() => {}, () => {});
+    this.#held.set(key, held);
+    held.then(() => {
+      if (this.#held.get(key) === held) this.#held.delete(key);
+    });
+    return run;
+  }
+
   /** Stops every instance (shutdown): each commits its storage first. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#options.sockets?.closeAll(null, null, "shutdown");
     clearInterval(this.#sweeper);
     await Promise.allSettled(this.#starting.values());
     const all = [...this.#live.values()];
@@ -158,6 +249,7 @@ export class InstanceManager {
 
   async #instance(target: InstanceTarget): Promise<Instance> {
     const key = instanceKey(target);
+    for (let held = this.#held.get(key); held; held = this.#held.get(key)) await held;
     const live = this.#live.get(key);
     if (live && !live.host.exited) return live;
     let starting = this.#starting.get(key);
@@ -185,16 +277,23 @@ export class InstanceManager {
       bindings: registry.bindings(app.appId),
       maxKeyBytes: config.maxKeyBytes,
       maxValueBytes: config.maxValueBytes,
-      sockets: [],
-      autoResponse: null,
-      eventTimeoutMs: null,
+      maxStorageBytes: config.maxStorageBytes,
+      ...(this.#options.sockets?.initFor(key) ??
+        { sockets: [], autoResponse: null, eventTimeoutMs: null, nextSockId: 1 }),
+      blockTimeoutMs: config.blockTimeoutMs,
     };
-    const host = new WorkerHost({ memoryLimitMb: config.memoryLimitMb });
+    this.#options.observer?.started(target);
+    const host = new WorkerHost({
+      memoryLimitMb: record.limits?.memoryMb ?? config.memoryLimitMb,
+      cpuLimitMs: record.limits?.cpuMs ?? config.cpuLimitMs,
+      egress: this.#options.egress,
+    });
     const instance = new Instance(key, target, host);
     host.init(init, {
       onMessage: (message) => this.#onMessage(instance, message),
       onExit: (error) => {
         if (this.#live.get(key) === instance) this.#live.delete(key);
+        this.#options.sockets?.onExit(instance, error);
         if (error) {
           this.#log(instance, "warn", `Instance stopped: ${error.message}`, { code: error.code });
         }
@@ -208,6 +307,7 @@ export class InstanceManager {
     switch (message.type) {
       case "log":
         this.#log(instance, message.level, message.message, { source: "object" });
+        this.#options.observer?.log(instance.target, message.level, message.message);
         return;
       case "init-error":
         this.#log(instance, "error", `Class failed to load: ${message.error.message}`);
@@ -216,12 +316,24 @@ export class InstanceManager {
         return;
       case "abort":
         this.#live.delete(instance.key);
+        this.#events?.aborted(instance.target, message.retryAlarm);
         instance.host.terminate({
           name: "Error",
           code: "OBJECT_RESET",
           message: message.reason,
           reset: true,
+          overloaded: message.overloaded,
         });
+        return;
+      case "alarm-set":
+        this.#events?.alarmSet(instance.target, message.at);
+        return;
+      case "call":
+        this.#events?.call(instance, message.callId, message.call);
+        return;
+      case "ws-out":
+      case "ws-idle":
+        this.#options.sockets?.onMessage(instance, message);
         return;
       default:
         return;
@@ -230,11 +342,24 @@ export class InstanceManager {
 
   /** Keeps the number of live instances under `--max-instances` (least recently used first). */
   async #makeRoom(): Promise<void> {
-    const excess = this.#live.size + 1 - this.#options.config.maxInstances;
+    const { maxInstances } = this.#options.config;
+    const excess = this.#live.size + 1 - maxInstances;
     if (excess <= 0) return;
+    // Only instances with no event in flight are evicted: stopping a busy one would fail its
+    // callers. When every live instance is busy, the new one is refused instead.
     const victims = [...this.#live.values()]
+      .filter((instance) => instance.host.pending === 0)
       .sort((a, b) => a.lastActive - b.lastActive)
       .slice(0, excess);
+    if (victims.length < excess) {
+      throw new InstanceError({
+        name: "Error",
+        code: "MAX_INSTANCES_EXCEEDED",
+        message: `Too many live Durable Object instances on this server (--max-instances ` +
+          `${maxInstances}) and all of them are busy; try again later`,
+        overloaded: true,
+      });
+    }
     for (const victim of victims) this.#live.delete(victim.key);
     await this.#enqueueStops(victims, "evict");
   }
@@ -242,7 +367,8 @@ export class InstanceManager {
   #sweepIdle(): void {
     const cutoff = Date.now() - this.#options.config.idleTimeoutSec * 1000;
     const idle = [...this.#live.values()].filter((instance) =>
-      instance.host.pending === 0 && instance.lastActive < cutoff
+      instance.host.pending === 0 && instance.lastActive < cutoff &&
+      !this.#options.sockets?.holds(instance.key)
     );
     for (const instance of idle) this.#live.delete(instance.key);
     if (idle.length) this.#enqueueStops(idle, "idle");
@@ -251,7 +377,7 @@ export class InstanceManager {
   /** Stops instances strictly one after another, across all callers. */
   #enqueueStops(
     instances: Instance[],
-    reason: "redeploy" | "delete" | "idle" | "shutdown" | "evict",
+    reason: "redeploy" | "delete" | "idle" | "shutdown" | "evict" | "hibernate",
   ): Promise<void> {
     const run = this.#stopQueue.then(async () => {
       for (const instance of instances) {
@@ -267,7 +393,8 @@ export class InstanceManager {
     const micros = instance.takeCpuMicros();
     if (micros > 0) {
       const { app, record } = instance.target;
-      this.#options.usage.addCpu(app.appId, record.name, micros / 1000);
+      this.#options.usage.addCpu(app.appId, record.name, micros / 1000, instance.target.idHex);
+      this.#options.observer?.cpu(instance.target, micros / 1000);
     }
   }
 
@@ -289,7 +416,12 @@ export class InstanceManager {
 
 /** The map key of an instance. */
 export function instanceKey(target: InstanceTarget): string {
-  return `${target.app.appId}/${target.record.name}/${target.idHex}`;
+  return keyOf(target.app.appId, target.record.name, target.idHex);
+}
+
+/** The map key of instance `idHex` of class `className` in app `appId`. */
+export function keyOf(appId: string, className: string, idHex: string): string {
+  return `${appId}/${className}/${idHex}`;
 }
 
 function unexpected(answer: Answer): WireError {

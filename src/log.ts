@@ -46,6 +46,12 @@ export function print(line: string): void {
   console.log(line);
 }
 
+/** Writes a line to stderr: errors of the command-line client. */
+export function printError(line: string): void {
+  // deno-lint-ignore no-console -- the host's single console writer
+  console.error(line);
+}
+
 function formatFields(fields: LogFields): string {
   const parts = Object.entries(fields)
     .filter(([, value]) => value !== undefined)

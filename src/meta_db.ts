@@ -1,6 +1,7 @@
 /**
- * The control plane's own SQLite database (`<data-dir>/meta.sqlite`): apps, classes, env
- * vars, usage meters and the alarm schedule. Instance data never lives here.
+ * The control plane's own SQLite database (`<data-dir>/meta.sqlite`): apps, service keys, JWT
+ * settings, classes, env vars (sealed, see `secret_box.ts`), usage meters and the alarm
+ * schedule. Instance data never lives here.
  */
 
 import { DatabaseSync } from "node:sqlite";
@@ -46,6 +47,38 @@ CREATE TABLE IF NOT EXISTS usage (
   cpu_ms REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (app_id, period, class)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_keys (
+  key_id TEXT PRIMARY KEY,
+  app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  prefix TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS app_auth (
+  app_id TEXT PRIMARY KEY REFERENCES apps(app_id) ON DELETE CASCADE,
+  jwks TEXT,
+  jwks_url TEXT,
+  issuer TEXT,
+  audience TEXT,
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_instances (
+  app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+  period TEXT NOT NULL,
+  class TEXT NOT NULL,
+  id_hex TEXT NOT NULL,
+  name TEXT,
+  requests INTEGER NOT NULL DEFAULT 0,
+  cpu_ms REAL NOT NULL DEFAULT 0,
+  ws_in INTEGER NOT NULL DEFAULT 0,
+  ws_out INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (app_id, period, class, id_hex)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alarms (
   app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
   class TEXT NOT NULL,
@@ -53,6 +86,7 @@ CREATE TABLE IF NOT EXISTS alarms (
   name TEXT,
   at INTEGER NOT NULL,
   retry_count INTEGER NOT NULL DEFAULT 0,
+  scheduled INTEGER,
   PRIMARY KEY (app_id, class, id_hex)
 ) WITHOUT ROWID;
 `;
@@ -62,5 +96,13 @@ export function openMetaDb(path: string): DatabaseSync {
   const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
   db.exec(SCHEMA);
+  addColumn(db, "classes", "limits", "TEXT");
+  addColumn(db, "alarms", "scheduled", "INTEGER");
   return db;
+}
+
+/** Adds a column that later versions introduced, if an older data dir lacks it. */
+function addColumn(db: DatabaseSync, table: string, column: string, type: string): void {
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all().map((row) => row.name);
+  if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }

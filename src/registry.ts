@@ -15,6 +15,7 @@ import { type App, AppStore } from "./apps.ts";
 import { type Bundle, BundleError, bundleSource } from "./bundler.ts";
 import { ServerError } from "./errors.ts";
 import { inspectBundle } from "./inspector.ts";
+import { isSealed, type SecretBox } from "./secret_box.ts";
 import { sha256Hex } from "./secrets.ts";
 
 /** How a class's instances are reached from outside. */
@@ -32,11 +33,19 @@ export interface ClassRecord {
   code: string;
   bundle: string | null;
   accessMode: AccessMode;
+  /** Per-class resource limits below the server's, or null for the server's. */
+  limits: ClassLimits | null;
   status: "BUILDING" | "READY" | "ERROR";
   errorMessage: string | null;
   lastDeployedAt: string | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** Resource limits one class asks for (each at most the server's flag). */
+export interface ClassLimits {
+  cpuMs?: number;
+  memoryMb?: number;
 }
 
 /** The limits of the deploy rules. */
@@ -64,7 +73,11 @@ export interface RegistryEvents {
 /** Options for {@linkcode Registry}. */
 export interface RegistryOptions {
   memoryLimitMb: number;
+  /** The server's CPU limit per event: the ceiling of a class's `limits.cpuMs`. */
+  cpuLimitMs?: number;
   events: RegistryEvents;
+  /** Seals env values at rest. */
+  secrets: SecretBox;
 }
 
 /** The class and env tables plus the deploy pipeline. */
@@ -82,12 +95,24 @@ export class Registry {
       const record = fromRow(row);
       this.#ready.set(key(record.appId, record.name), record);
     }
+    this.#sealPlainEnv();
+  }
+
+  /** Seals env values stored before encryption at rest existed. */
+  #sealPlainEnv(): void {
+    const update = this.#db.prepare("UPDATE env_vars SET value = ? WHERE app_id = ? AND key = ?");
+    for (const row of this.#db.prepare("SELECT app_id, key, value FROM env_vars").all()) {
+      const [appId, envKey, value] = [String(row.app_id), String(row.key), String(row.value)];
+      if (!isSealed(value)) {
+        update.run(this.#options.secrets.seal(value, envContext(appId, envKey)), appId, envKey);
+      }
+    }
   }
 
   /** `POST /v1/:appId/durable-objects`: validate, bundle, inspect, save, stop old instances. */
   async deploy(
     app: App,
-    input: { name: string; code: string; accessMode: AccessMode },
+    input: { name: string; code: string; accessMode: AccessMode; limits?: ClassLimits | null },
   ): Promise<ClassRecord> {
     const { name, code, accessMode } = input;
     if (!NAME.test(name)) {
@@ -96,6 +121,7 @@ export class Registry {
         `Invalid DO name: ${name}. Must be lowercase kebab-case (e.g. 'chat-room').`,
       );
     }
+    const limits = this.#checkLimits(input.limits ?? null);
     const sourceBytes = new TextEncoder().encode(code).length;
     if (sourceBytes > LIMITS.maxSourceBytes) {
       throw deployError(
@@ -118,7 +144,7 @@ export class Registry {
     }
     const row = { name, code, accessMode, className, bundle: bundle.code };
     const problem = this.#bundleProblem(app, row);
-    const record = this.#save(app.appId, row, problem);
+    const record = this.#withLimits(this.#save(app.appId, row, problem), limits);
     await this.#options.events.stopInstances(app.appId, name, "redeploy");
     if (problem) throw deployError(problem.reason, problem.message);
     return record;
@@ -159,7 +185,10 @@ export class Registry {
     const env: Record<string, string> = {};
     const rows = this.#db.prepare("SELECT key, value FROM env_vars WHERE app_id = ?")
       .all(app.appId);
-    for (const row of rows) env[String(row.key)] = String(row.value);
+    for (const row of rows) {
+      const envKey = String(row.key);
+      env[envKey] = this.#options.secrets.open(String(row.value), envContext(app.appId, envKey));
+    }
     env.BUTTERBASE_APP_ID = app.appId;
     env.BUTTERBASE_APP_NAME = app.name;
     env.BUTTERBASE_SUBDOMAIN = app.subdomain;
@@ -192,7 +221,7 @@ export class Registry {
     this.#db.prepare(
       "INSERT INTO env_vars (app_id, key, value) VALUES (?, ?, ?) " +
         "ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value",
-    ).run(appId, envKey, value);
+    ).run(appId, envKey, this.#options.secrets.seal(value, envContext(appId, envKey)));
     return await this.#redeployApp(appId);
   }
 
@@ -280,6 +309,37 @@ export class Registry {
     return null;
   }
 
+  /** Validates a class's limits against the server's (a class may only lower them). */
+  #checkLimits(limits: ClassLimits | null): ClassLimits | null {
+    if (!limits) return null;
+    const check = (field: string, value: number | undefined, min: number, max?: number) => {
+      if (value === undefined) return;
+      if (!Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
+        throw deployError(
+          "INVALID_LIMITS",
+          `Invalid limits.${field} ${value}: expected an integer from ${min} to ${
+            max ?? "any"
+          } (the server's limit)`,
+        );
+      }
+    };
+    check("cpu_ms", limits.cpuMs, 10, this.#options.cpuLimitMs);
+    check("memory_mb", limits.memoryMb, 16, this.#options.memoryLimitMb);
+    const kept: ClassLimits = {};
+    if (limits.cpuMs !== undefined) kept.cpuMs = limits.cpuMs;
+    if (limits.memoryMb !== undefined) kept.memoryMb = limits.memoryMb;
+    return Object.keys(kept).length ? kept : null;
+  }
+
+  /** Stores the class's limits and refreshes the served record. */
+  #withLimits(record: ClassRecord, limits: ClassLimits | null): ClassRecord {
+    this.#db.prepare("UPDATE classes SET limits = ? WHERE app_id = ? AND name = ?")
+      .run(limits ? JSON.stringify(limits) : null, record.appId, record.name);
+    const updated = { ...record, limits };
+    if (updated.status === "READY") this.#ready.set(key(record.appId, record.name), updated);
+    return updated;
+  }
+
   #save(
     appId: string,
     row: {
@@ -343,16 +403,17 @@ function validateEnvKey(envKey: string): void {
       },
     );
   }
-  if (!ENV_KEY.test(envKey) || envKey.length > LIMITS.maxEnvKeyChars) {
-    throw new ServerError(
-      "VALIDATION_INVALID_SCHEMA",
-      `Invalid env var key '${envKey}'. Must match /^[A-Z_][A-Z0-9_]*$/ ` +
-        `(uppercase, digits, underscore) and be at most ${LIMITS.maxEnvKeyChars} characters.`,
-      {
-        reason: "INVALID_ENV_KEY",
-        remediation: "Use uppercase identifiers for DO env keys (e.g. APP_ID, API_BASE_URL).",
-      },
-    );
+  const invalid = !ENV_KEY.test(envKey)
+    ? `Invalid env var key '${envKey}'. Must match /^[A-Z_][A-Z0-9_]*$/ ` +
+      "(uppercase, digits, underscore)."
+    : envKey.length > LIMITS.maxEnvKeyChars
+    ? `Invalid env var key '${envKey}'. Keys are at most ${LIMITS.maxEnvKeyChars} characters.`
+    : null;
+  if (invalid) {
+    throw new ServerError("VALIDATION_INVALID_SCHEMA", invalid, {
+      reason: "INVALID_ENV_KEY",
+      remediation: "Use uppercase identifiers for DO env keys (e.g. APP_ID, API_BASE_URL).",
+    });
   }
 }
 
@@ -376,6 +437,11 @@ function deployError(reason: string, message: string): ServerError {
   });
 }
 
+/** Where an env value is sealed (bound into the ciphertext). */
+function envContext(appId: string, envKey: string): string {
+  return `env_vars:${appId}:${envKey}`;
+}
+
 function key(appId: string, name: string): string {
   return `${appId}\0${name}`;
 }
@@ -390,6 +456,7 @@ function fromRow(row: Record<string, unknown>): ClassRecord {
     code: String(row.code),
     bundle: text(row.bundle),
     accessMode: String(row.access_mode) as AccessMode,
+    limits: typeof row.limits === "string" ? JSON.parse(row.limits) as ClassLimits : null,
     status: String(row.status) as ClassRecord["status"],
     errorMessage: text(row.error_message),
     lastDeployedAt: text(row.last_deployed_at),

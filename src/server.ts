@@ -7,6 +7,8 @@
 import { join } from "node:path";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { AlarmScheduler } from "./alarm_scheduler.ts";
+import { appRoutes } from "./app_routes.ts";
 import { AppStore, type CreatedApp } from "./apps.ts";
 import { initBundler } from "./bundler.ts";
 import type { Config } from "./config.ts";
@@ -16,11 +18,18 @@ import { errorResponse, ServerError } from "./errors.ts";
 import { LocalInstanceStorage } from "./instance_storage.ts";
 import { InstanceManager } from "./instances.ts";
 import type { Logger } from "./log.ts";
+import { EgressProxy } from "./egress_proxy.ts";
 import { openMetaDb } from "./meta_db.ts";
+import { mcpRoutes } from "./mcp.ts";
+import { ObjectCalls } from "./object_calls.ts";
+import { operatorRoutes } from "./operator_routes.ts";
+import { Operations } from "./ops.ts";
 import { LocalPlacement } from "./placement.ts";
 import { Registry } from "./registry.ts";
+import { loadMasterKey, SecretBox, verifyMasterKey } from "./secret_box.ts";
 import { randomToken } from "./secrets.ts";
 import { UsageMeter } from "./usage.ts";
+import { isWebSocketUpgrade, WebSocketBridge } from "./ws_bridge.ts";
 
 /** Largest control-API request body (a 5 MB source plus JSON escaping). */
 const CONTROL_BODY_LIMIT = 12 * 1024 * 1024;
@@ -39,6 +48,8 @@ export interface Server {
   firstStart: FirstStart;
   adminToken: string;
   deps: DispatchDeps;
+  /** Ends long-lived responses (log followers): call before a graceful HTTP shutdown. */
+  endStreams(): void;
   /** Stops every instance (committing storage) and closes the databases. */
   close(): Promise<void>;
 }
@@ -46,19 +57,42 @@ export interface Server {
 /** Builds the server for `config`. */
 export async function createServer(config: Config, logger: Logger): Promise<Server> {
   await Deno.mkdir(config.dataDir, { recursive: true });
-  const [admin] = await Promise.all([adminToken(config), initBundler()]);
+  const [admin, master] = await Promise.all([
+    adminToken(config),
+    loadMasterKey(config.dataDir, config.masterKey),
+    initBundler(),
+  ]);
   const db = openMetaDb(join(config.dataDir, "meta.sqlite"));
-  const apps = new AppStore(db);
+  const secrets = new SecretBox(master.key);
+  try {
+    verifyMasterKey(db, secrets);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const egress = EgressProxy.start({ policy: config.outbound, logger });
+  const apps = new AppStore(db, { secrets, fetch: egress.fetch });
   const defaultApp = apps.ensureDefault();
   const storage = new LocalInstanceStorage(config.dataDir);
   const usage = new UsageMeter(db);
   let instances: InstanceManager | null = null;
+  const ops = new Operations(db);
   const registry = new Registry(db, apps, {
     memoryLimitMb: config.memoryLimitMb,
+    cpuLimitMs: config.cpuLimitMs,
+    secrets,
     events: {
       stopInstances: (appId, name, reason) =>
         instances?.stopInstances(appId, name, reason) ?? Promise.resolve(),
       purgeClass: (appId, name) => storage.purgeClass(appId, name),
+    },
+  });
+  const sockets = new WebSocketBridge({
+    config,
+    logger,
+    instances: () => {
+      if (!instances) throw new Error("unreachable: sockets before the instance manager");
+      return instances;
     },
   });
   instances = new InstanceManager({
@@ -68,6 +102,24 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     placement: new LocalPlacement(),
     usage,
     logger,
+    observer: ops.observer,
+    egress: egress.endpoint,
+    sockets,
+  });
+  ops.sockets = sockets.registry;
+  const alarms = new AlarmScheduler({
+    db,
+    apps,
+    registry,
+    instances,
+    logger,
+    retryBaseMs: config.alarmRetryBaseMs,
+  });
+  const calls = new ObjectCalls({ registry, instances, usage, logger });
+  instances.handle({
+    alarmSet: (target, at) => alarms.alarmSet(target, at),
+    aborted: (target, retryAlarm) => alarms.aborted(target, retryAlarm),
+    call: (instance, callId, call) => calls.call(instance, callId, call),
   });
   const deps: DispatchDeps = { config, apps, registry, instances, usage };
   const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
@@ -81,6 +133,16 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     );
   });
   app.get("/healthz", (c) => c.json({ ok: true }));
+  ops.mount(app, {
+    config,
+    adminToken: admin.token,
+    apps,
+    registry,
+    instances,
+    storage,
+    usage,
+    dispatch: deps,
+  });
   app.use(
     "/v1/*",
     bodyLimit({
@@ -96,7 +158,13 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     "/v1",
     controlRoutes({ adminToken: admin.token, apps, registry, instances, storage, usage }),
   );
-  app.all("/_do/*", (c) => dispatchHttp(c, deps));
+  app.route("/v1", appRoutes({ adminToken: admin.token, apps }));
+  app.route("/v1", operatorRoutes({ adminToken: admin.token, apps, registry, alarms, sockets }));
+  app.route("/mcp", mcpRoutes({ adminToken: admin.token, apps, config }, (r) => app.fetch(r)));
+  app.all(
+    "/_do/*",
+    (c) => isWebSocketUpgrade(c.req.raw) ? sockets.upgrade(c, deps) : dispatchHttp(c, deps),
+  );
   app.notFound((c) => {
     if (c.req.path.startsWith("/v1/")) {
       return errorResponse(
@@ -107,13 +175,23 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
   });
 
   return {
-    handler: (request, info) => app.fetch(request, { info }),
+    handler: (request, info) =>
+      egress.refusesControl(request, info?.remoteAddr) ?? app.fetch(request, { info }),
     firstStart: { adminToken: admin.generated ? admin.token : null, defaultApp },
     adminToken: admin.token,
     deps,
+    endStreams: () => {
+      ops.endStreams();
+      // Closed here (1001), not by Deno's HTTP shutdown: each close would wake its object.
+      sockets.closeAll(null, null, "shutdown");
+    },
     async close() {
+      ops.endStreams();
       clearInterval(flusher);
+      sockets.close();
+      alarms.close();
       await instances.close();
+      egress.close();
       usage.flush();
       db.close();
     },

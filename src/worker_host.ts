@@ -13,15 +13,21 @@ import type {
   InstanceInit,
   StopReason,
   WireError,
+  WireSocketOp,
+  WorkerEgress,
   WorkerMessage,
 } from "../workers/protocol.ts";
+import { CpuWatchdog } from "./cpu_watchdog.ts";
 
 const ENTRY = new URL("../workers/entry.ts", import.meta.url);
 /** How long a stopping worker gets to commit and close before it is terminated. */
 const STOP_GRACE_MS = 2_000;
 
 /** The answers a request can get. */
-export type Answer = Extract<WorkerMessage, { type: "response" | "rpc-result" | "error" }>;
+export type Answer = Extract<
+  WorkerMessage,
+  { type: "response" | "rpc-result" | "alarm-result" | "error" }
+>;
 
 /** A request message without its id (the host assigns ids). */
 export type RequestMessage =
@@ -55,6 +61,10 @@ export interface WorkerHostHandlers {
 /** Options for {@linkcode WorkerHost}. */
 export interface WorkerHostOptions {
   memoryLimitMb: number;
+  /** CPU ms one event may use before the worker is terminated; unset for no limit. */
+  cpuLimitMs?: number;
+  /** The egress proxy; without it the worker has no network access. */
+  egress?: WorkerEgress | null;
 }
 
 /** A spawned instance worker. */
@@ -69,6 +79,9 @@ export class WorkerHost {
   #onStopped: (() => void) | null = null;
   #cpuMicros = 0;
   #ready: Promise<void>;
+  #watchdog: CpuWatchdog | null = null;
+  /** `ws-message`s posted that the worker has not acked yet (see the CPU watchdog). */
+  #wsUnacked = 0;
 
   constructor(options: WorkerHostOptions) {
     this.#worker = new Worker(ENTRY, {
@@ -76,7 +89,9 @@ export class WorkerHost {
         maxOldGenerationSizeMb: options.memoryLimitMb,
         maxYoungGenerationSizeMb: Math.max(4, Math.floor(options.memoryLimitMb / 8)),
       },
+      workerData: { egress: options.egress ?? null },
     });
+    if (options.cpuLimitMs !== undefined) this.#watchdog = this.#cpuWatchdog(options.cpuLimitMs);
     this.#ready = new Promise((resolve) => {
       const onFirst = (message: WorkerMessage) => {
         if (message.type === "ready") resolve();
@@ -112,6 +127,11 @@ export class WorkerHost {
   post(message: HostMessage, transfer: Transferable[] = []): void {
     if (this.#exited) return;
     this.#worker.postMessage(message, transfer as never[]);
+    if (message.type === "ws-message") {
+      // Socket messages are events too: the CPU limit applies until the worker acks them.
+      this.#wsUnacked++;
+      this.#watchdog?.busy();
+    }
   }
 
   /** Sends a request and resolves with the worker's answer (or a `WorkerGoneError`). */
@@ -121,7 +141,18 @@ export class WorkerHost {
     return new Promise<Answer>((resolve, reject) => {
       this.#pending.set(reqId, { resolve, reject });
       this.post({ ...message, reqId } as HostMessage, transfer);
+      this.#watchdog?.busy();
     });
+  }
+
+  /** The worker thread's CPU time in µs, read on the host (works while the worker is busy). */
+  async threadCpuMicros(): Promise<number> {
+    // Present in Deno 2.9's node:worker_threads (Node 24 API), missing from its typings.
+    const worker = this.#worker as unknown as {
+      cpuUsage(): Promise<{ user: number; system: number }>;
+    };
+    const usage = await worker.cpuUsage();
+    return usage.user + usage.system;
   }
 
   /** Requests in flight. */
@@ -163,13 +194,17 @@ export class WorkerHost {
   }
 
   #receive(message: WorkerMessage): void {
+    if (message.type === "ws-out") this.#socketProgress(message.ops);
     switch (message.type) {
       case "response":
       case "rpc-result":
+      case "alarm-result":
       case "error": {
         this.#cpuMicros = Math.max(this.#cpuMicros, message.cpu);
         const settle = this.#pending.get(message.reqId);
         this.#pending.delete(message.reqId);
+        this.#watchdog?.progress();
+        if (this.#pending.size === 0 && this.#wsUnacked === 0) this.#watchdog?.idle();
         settle?.resolve(message);
         return;
       }
@@ -186,8 +221,33 @@ export class WorkerHost {
       { name: "Error", code: "WORKER_GONE", message: "Durable Object instance was stopped" };
   }
 
+  /** A `ws-out` batch ends a turn of the worker: socket events it acks are done. */
+  #socketProgress(ops: WireSocketOp[]): void {
+    for (const op of ops) if (op.op === "ack") this.#wsUnacked -= op.count;
+    this.#wsUnacked = Math.max(0, this.#wsUnacked);
+    this.#watchdog?.progress();
+    if (this.#pending.size === 0 && this.#wsUnacked === 0) this.#watchdog?.idle();
+  }
+
+  #cpuWatchdog(limitMs: number): CpuWatchdog {
+    return new CpuWatchdog({
+      limitMs,
+      read: () => this.threadCpuMicros(),
+      onSample: (micros) => this.#cpuMicros = Math.max(this.#cpuMicros, micros),
+      onExceeded: () => {
+        this.terminate({
+          name: "Error",
+          code: "CPU_LIMIT_EXCEEDED",
+          message: `Durable Object exceeded its CPU time limit of ${limitMs} ms and was reset`,
+          overloaded: true,
+        });
+      },
+    });
+  }
+
   #exit(): void {
     if (this.#exited) return;
+    this.#watchdog?.stop();
     this.#exited = true;
     const error = this.#goneError();
     for (const settle of this.#pending.values()) settle.reject(new WorkerGoneError(error));

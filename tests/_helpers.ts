@@ -52,6 +52,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    server.endStreams();
     await http.shutdown();
     await server.close();
   };

@@ -12,18 +12,26 @@
  * on files outside a compiled binary.
  */
 
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import process from "node:process";
+import { withCallDepth } from "./call_context.ts";
+import { namespaceBindings } from "./namespace.ts";
 import { type HostPort, type ObjectClass, ObjectRuntime, toWireError } from "./object_runtime.ts";
+import { installOutbound } from "./outbound.ts";
+import { trackTimers } from "./pending_timers.ts";
 import {
   type HostMessage,
   type InstanceInit,
   type LogLevel,
   requestFromWire,
   type WireExport,
+  type WorkerEgress,
   type WorkerMessage,
 } from "./protocol.ts";
+import { receiveRpc } from "./rpc_receiver.ts";
 import { DurableObject, RpcTarget, WorkerEntrypoint } from "./runtime.ts";
+import { CallChannel } from "./stub.ts";
+import { installWebSocketGlobals } from "./websocket.ts";
 
 /** Globals removed before user code runs (they would reach the host's powers). */
 const STRIPPED_GLOBALS = [
@@ -37,15 +45,22 @@ const STRIPPED_GLOBALS = [
   "caches",
   "setImmediate",
   "clearImmediate",
+  // The worker scope's own channel to the host: user code must not forge host messages.
+  "postMessage",
+  "onmessage",
+  "close",
+  "nodeBootstrap",
 ];
 
 if (!parentPort) throw new Error("workers/entry.ts must run as a node:worker_threads worker");
 const port = parentPort;
 const threadCpu = process.threadCpuUsage.bind(process);
+/** Bound now, so patching a prototype later cannot intercept what goes to the host. */
+const postToHost = port.postMessage.bind(port);
 
 const host: HostPort = {
   post(message: WorkerMessage, transfer: Transferable[] = []): void {
-    port.postMessage(message, transfer as never[]);
+    postToHost(message, transfer as never[]);
   },
   cpu(): number {
     const usage = threadCpu();
@@ -54,6 +69,11 @@ const host: HostPort = {
 };
 
 let runtime: ObjectRuntime | null = null;
+/** Calls to other objects (`env.<BINDING>` stubs); they leave after earlier writes commit. */
+const calls = new CallChannel(
+  (message, transfer) => host.post(message, transfer),
+  () => runtime?.state.storage.sync() ?? Promise.resolve(),
+);
 /** Settles once `init` has loaded the class; later events wait for it, in arrival order. */
 let started: Promise<ObjectRuntime> | null = null;
 
@@ -69,9 +89,15 @@ await new Promise<void>((locked) => {
   });
 });
 forwardConsole();
+installOutbound((workerData as { egress?: WorkerEgress } | null)?.egress ?? null);
+installWebSocketGlobals(globalThis);
+trackTimers(globalThis);
 for (const name of STRIPPED_GLOBALS) Reflect.deleteProperty(globalThis, name);
 
 port.on("message", handle);
+// Host messages are for the runtime only: listeners user code adds to the global scope later
+// run after this one and never see them.
+globalThis.addEventListener("message", (event) => event.stopImmediatePropagation());
 host.post({ type: "ready" });
 
 function handle(message: HostMessage): void {
@@ -90,7 +116,32 @@ function handle(message: HostMessage): void {
       );
       return;
     case "fetch":
-      withRuntime((rt) => rt.fetch(message.reqId, requestFromWire(message.req)));
+      withCallDepth(
+        message.depth ?? 0,
+        () => withRuntime((rt) => rt.fetch(message.reqId, requestFromWire(message.req))),
+      );
+      return;
+    case "alarm":
+      withRuntime((rt) =>
+        rt.alarms.run(message.retryCount, message.scheduledTime).then(
+          (result) =>
+            host.post({ type: "alarm-result", reqId: message.reqId, result, cpu: host.cpu() }),
+          (error) => rt.fail(message.reqId, error),
+        )
+      );
+      return;
+    case "rpc":
+      withCallDepth(message.depth, () =>
+        withRuntime((rt) =>
+          receiveRpc(rt, message.method, message.args).then(
+            (value) =>
+              host.post({ type: "rpc-result", reqId: message.reqId, value, cpu: host.cpu() }),
+            (error) => rt.fail(message.reqId, error),
+          )
+        ));
+      return;
+    case "call-result":
+      calls.settle(message.callId, message.result);
       return;
     case "ping":
       host.post({ type: "pong", seq: message.seq });
@@ -99,13 +150,14 @@ function handle(message: HostMessage): void {
       if (started) withRuntime((rt) => rt.stop());
       else host.post({ type: "stopped" });
       return;
-    case "alarm":
-    case "rpc":
-    case "call-result":
+    case "ws-attached":
     case "ws-message":
     case "ws-close":
     case "ws-error":
-      throw new Error(`Message "${message.type}" is not supported yet`);
+    case "ws-auto-responded":
+    case "ws-probe":
+      withRuntime((rt) => rt.sockets.receive(message));
+      return;
     default: {
       const unknown: never = message;
       throw new Error(`Unknown host message ${JSON.stringify(unknown)}`);
@@ -124,7 +176,10 @@ function withRuntime(fn: (runtime: ObjectRuntime) => unknown): void {
 }
 
 async function start(init: InstanceInit): Promise<ObjectRuntime> {
-  const env: Record<string, unknown> = { ...init.env };
+  const env: Record<string, unknown> = {
+    ...init.env,
+    ...namespaceBindings(init.appId, init.bindings, calls),
+  };
   const module = await load(init.code, env);
   const objectClass = module[init.exportName];
   if (typeof objectClass !== "function") {

@@ -12,6 +12,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { bindCallContext } from "./call_context.ts";
 
 /** Why a `blockConcurrencyWhile` call reset the object. */
 export class ObjectResetError extends Error {
@@ -31,6 +32,8 @@ export const BLOCK_TIMEOUT_MS = 30_000;
 /** Gate options: what to do when a blocking callback fails or hangs. */
 export interface EventGateOptions {
   onReset(error: ObjectResetError): void;
+  /** How long a blocking callback may run; {@linkcode BLOCK_TIMEOUT_MS} by default. */
+  timeoutMs?: number;
 }
 
 /** Queues events while `blockConcurrencyWhile` callbacks run. */
@@ -39,9 +42,11 @@ export class EventGate {
   #queue: (() => void)[] = [];
   #scheduled = false;
   #onReset: (error: ObjectResetError) => void;
+  #timeoutMs: number;
 
   constructor(options: EventGateOptions) {
     this.#onReset = options.onReset;
+    this.#timeoutMs = options.timeoutMs ?? BLOCK_TIMEOUT_MS;
   }
 
   /** Whether events are currently held back. */
@@ -49,14 +54,33 @@ export class EventGate {
     return this.#depth > 0;
   }
 
-  /** Starts `event` in its own turn, after earlier events and blocking callbacks. */
+  /**
+   * Starts `event` in its own turn, after earlier events and blocking callbacks. The event
+   * keeps the async context it was queued in (its call depth).
+   */
   run<T>(event: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push(() => {
+      this.#queue.push(bindCallContext(() => {
         event().then(resolve, reject);
-      });
+      }));
       this.#schedule();
     });
+  }
+
+  /**
+   * Holds back new events while `callback` runs, like {@linkcode EventGate.blockWhile}, but a
+   * throw is only rethrown: `storage.transaction()` rolls back without resetting the object.
+   * Hanging past the timeout still resets it.
+   */
+  async hold<T>(callback: () => Promise<T>): Promise<T> {
+    const outcome = await this.blockWhile(() =>
+      callback().then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      )
+    );
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
   }
 
   /** `ctx.blockConcurrencyWhile(cb)`: holds back new events until `cb` settles. */
@@ -77,7 +101,7 @@ export class EventGate {
                 { overloaded: true },
               ),
             ),
-          BLOCK_TIMEOUT_MS,
+          this.#timeoutMs,
         );
       });
       return await Promise.race([Promise.resolve().then(callback), timeout]);

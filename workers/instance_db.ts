@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS _cf_META (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 export interface InstanceDbOptions {
   /** Called when a commit fails (disk full, corruption): the instance must be reset. */
   onFatal(error: unknown): void;
+  /**
+   * Largest database file in bytes (`--max-storage-bytes`), enforced by SQLite's
+   * `max_page_count`: a write that would grow the file past it fails with SQLITE_FULL.
+   */
+  maxStorageBytes?: number | null;
 }
 
 /** The instance database: implicit write transaction, savepoints, cached statements. */
@@ -34,12 +39,14 @@ export class InstanceDb {
   #savepoints = 0;
   #statements = new Map<string, StatementSync>();
   #onFatal: (error: unknown) => void;
+  readonly #maxStorageBytes: number | null;
   #closed = false;
   /** True while our own statements run: the user-SQL authorizer lets them through. */
   internal = false;
 
   constructor(path: string, options: InstanceDbOptions) {
     this.#onFatal = options.onFatal;
+    this.#maxStorageBytes = options.maxStorageBytes ?? null;
     // Cloudflare's SQLite accepts "text" as a string literal (SELECT "abc" AS bar).
     this.db = new DatabaseSync(
       path,
@@ -50,6 +57,11 @@ export class InstanceDb {
       } as ConstructorParameters<typeof DatabaseSync>[1],
     );
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+    if (options.maxStorageBytes) {
+      const pageSize = Number(this.db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
+      const pages = Math.max(1, Math.floor(options.maxStorageBytes / pageSize));
+      this.db.exec(`PRAGMA max_page_count = ${pages}`);
+    }
     this.db.exec(SCHEMA);
   }
 
@@ -121,6 +133,16 @@ export class InstanceDb {
 
   #commit(): void {
     this.#implicitOpen = false;
+    if (!this.db.isTransaction) {
+      // SQLite itself rolled the transaction back after a critical error (SQLITE_FULL when a
+      // write hit the storage limit, an I/O error): the turn's writes are gone.
+      const limit = this.#maxStorageBytes === null
+        ? ""
+        : ` (the storage limit is ${this.#maxStorageBytes} bytes)`;
+      throw new Error(
+        `Writes were rolled back after a critical storage error such as SQLITE_FULL${limit}`,
+      );
+    }
     try {
       this.#control("COMMIT");
     } catch (error) {

@@ -10,6 +10,7 @@
  * until the host terminates it: nothing of the old instance runs after a reset.
  */
 
+import { AlarmRunner } from "./alarm_runner.ts";
 import { EventGate, ObjectResetError } from "./event_gate.ts";
 import { InstanceDb } from "./instance_db.ts";
 import { DurableObjectId } from "./object_id.ts";
@@ -42,7 +43,8 @@ export class ObjectRuntime {
   readonly #gate: EventGate;
   readonly #db: InstanceDb;
   readonly #state: DurableObjectState;
-  readonly sockets = new WebSocketHub();
+  readonly sockets: WebSocketHub;
+  readonly alarms: AlarmRunner;
   #instance: object | null = null;
   #pendingWaitUntil = 0;
 
@@ -53,9 +55,19 @@ export class ObjectRuntime {
     this.#class = parts.objectClass;
     this.#port = parts.port;
     this.#env = parts.env;
-    this.#gate = new EventGate({ onReset: (error) => this.reset(error.message, true) });
+    this.#gate = new EventGate({
+      onReset: (error) => this.reset(error.message, true, { keepWrites: true, error }),
+      timeoutMs: init.blockTimeoutMs,
+    });
     this.#db = new InstanceDb(init.dbPath, {
       onFatal: (error) => this.reset(`Storage failure: ${errorMessage(error)}`, true),
+      maxStorageBytes: init.maxStorageBytes,
+    });
+    this.sockets = new WebSocketHub(init, {
+      post: (message, transfer) => this.#port.post(message, transfer),
+      commit: () => void this.#db.flush().catch(() => {}),
+      deliver: (event) => this.deliver(event),
+      busy: () => this.busy,
     });
     const storage = new DurableObjectStorage(this.#db, {
       maxKeyBytes: init.maxKeyBytes,
@@ -64,7 +76,7 @@ export class ObjectRuntime {
       hooks: {
         onAlarmChanged: (at) => this.#port.post({ type: "alarm-set", at }),
         hasAlarmHandler: () => typeof Reflect.get(this.#class.prototype, "alarm") === "function",
-        blockConcurrencyWhile: (fn) => this.#gate.blockWhile(fn),
+        blockConcurrencyWhile: (fn) => this.#gate.hold(fn),
       },
     });
     this.#state = new DurableObjectState(new DurableObjectId(init.idHex, init.name), storage, {
@@ -75,6 +87,7 @@ export class ObjectRuntime {
       },
       sockets: this.sockets,
     });
+    this.alarms = new AlarmRunner({ deliver: (event) => this.deliver(event), storage, toWireError });
   }
 
   /** The object's `ctx`. */
@@ -150,15 +163,31 @@ export class ObjectRuntime {
   }
 
   /** Resets the object: drops uncommitted writes, tells the host, freezes until terminated. */
-  reset(reason: string, retryAlarm: boolean): never {
-    this.#db.discard();
-    this.#port.post({ type: "abort", reason, retryAlarm });
+  reset(
+    reason: string,
+    retryAlarm: boolean,
+    options: { keepWrites?: boolean; error?: ObjectResetError } = {},
+  ): never {
+    // A failed blockConcurrencyWhile keeps what was written (the next construction sees it);
+    // ctx.abort() and storage failures throw the uncommitted writes away.
+    if (options.keepWrites) {
+      this.#db.close();
+    } else if (retryAlarm) {
+      this.#db.discard();
+    } else {
+      this.#db.rollback();
+      this.alarms.abandon();
+      this.#db.close();
+    }
+    const overloaded = options.error?.overloaded === true;
+    this.#port.post({ type: "abort", reason, retryAlarm, overloaded });
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     throw new ObjectResetError(reason);
   }
 
   /** Commits and closes storage; the host terminates the worker afterwards. */
   stop(): void {
+    this.sockets.stop();
     this.#db.close();
     this.#port.post({ type: "stopped" });
   }

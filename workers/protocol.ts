@@ -74,8 +74,29 @@ export interface WireHibernatedSocket {
   /** The serialized attachment bytes, or null when none was set. */
   attachment: Uint8Array | null;
   autoResponseAt: number | null;
+  /** 1 (OPEN), or 2 (CLOSING) when the client's close is about to be delivered. */
   readyState: number;
 }
+
+/** The auto-response pair of `ctx.setWebSocketAutoResponse`. */
+export interface WireAutoResponse {
+  request: string;
+  response: string;
+}
+
+/**
+ * What an object does to its client sockets. The worker batches the operations of one turn
+ * into one `ws-out` message, sent after the turn's writes commit (the output gate).
+ */
+export type WireSocketOp =
+  /** One message for several sockets (a broadcast of the same string is sent once). */
+  | { op: "send"; sockIds: number[]; data: string | ArrayBuffer }
+  | { op: "close"; sockId: number; code: number | null; reason: string }
+  | { op: "attachment"; sockId: number; attachment: Uint8Array | null }
+  /** `count` more `ws-message`s of the socket were dispatched (the host's flow control). */
+  | { op: "ack"; sockId: number; count: number }
+  | { op: "auto-response"; pair: WireAutoResponse | null }
+  | { op: "event-timeout"; ms: number | null };
 
 /** Everything a worker needs to become one instance. */
 export interface InstanceInit {
@@ -95,10 +116,28 @@ export interface InstanceInit {
   bindings: WireBinding[];
   maxKeyBytes: number;
   maxValueBytes: number;
+  /** Largest database file (pages × page size) before writes fail; null for no limit. */
+  maxStorageBytes?: number | null;
   /** Hibernatable sockets that outlived the previous worker of this instance. */
   sockets: WireHibernatedSocket[];
-  autoResponse: { request: string; response: string } | null;
+  autoResponse: WireAutoResponse | null;
   eventTimeoutMs: number | null;
+  /** How long `blockConcurrencyWhile` may wait before the object is reset (default 30 s). */
+  blockTimeoutMs?: number;
+  /** The first socket id this worker may assign (ids of earlier workers stay unique). */
+  nextSockId: number;
+}
+
+/**
+ * How a worker reaches the network: the host's SOCKS5 egress proxy, which applies the
+ * server's outbound policy. Handed over as `workerData` (never as a message user code could
+ * see). Absent: the worker has no network access at all.
+ */
+export interface WorkerEgress {
+  /** `socks5://127.0.0.1:<port>`. */
+  url: string;
+  username: string;
+  password: string;
 }
 
 /** Why the host stops a worker. */
@@ -108,13 +147,19 @@ export type StopReason = "redeploy" | "delete" | "idle" | "shutdown" | "evict" |
 export type HostMessage =
   | { type: "init"; init: InstanceInit }
   | { type: "inspect"; code: string }
-  | { type: "fetch"; reqId: number; req: WireRequest }
+  | { type: "fetch"; reqId: number; req: WireRequest; depth?: number }
   | { type: "alarm"; reqId: number; retryCount: number; scheduledTime: number }
-  | { type: "rpc"; reqId: number; method: string; args: Uint8Array }
-  | { type: "call-result"; callId: number; ok: boolean; payload: Uint8Array | WireResponse }
+  | { type: "rpc"; reqId: number; method: string; args: Uint8Array; depth: number }
+  | { type: "call-result"; callId: number; result: WireCallResult }
+  /** The client of a socket returned in a 101 response is connected: its sends may flow. */
+  | { type: "ws-attached"; sockId: number }
   | { type: "ws-message"; sockId: number; data: string | ArrayBuffer }
   | { type: "ws-close"; sockId: number; code: number; reason: string; wasClean: boolean }
   | { type: "ws-error"; sockId: number; message: string }
+  /** The host answered an auto-response on the socket at `at` (ms since the epoch). */
+  | { type: "ws-auto-responded"; sockId: number; at: number }
+  /** May the instance hibernate now? Answered with `ws-idle`. */
+  | { type: "ws-probe"; seq: number }
   | { type: "ping"; seq: number }
   | { type: "stop"; reason: StopReason };
 
@@ -128,15 +173,14 @@ export type WorkerMessage =
   | { type: "init-error"; error: WireError }
   | { type: "response"; reqId: number; res: WireResponse; cpu: number }
   | { type: "rpc-result"; reqId: number; value: Uint8Array; cpu: number }
+  | { type: "alarm-result"; reqId: number; result: WireAlarmResult; cpu: number }
   | { type: "error"; reqId: number; error: WireError; cpu: number }
   | { type: "call"; callId: number; call: WireCall }
-  | { type: "ws-send"; sockId: number; data: string | ArrayBuffer }
-  | { type: "ws-close"; sockId: number; code: number | null; reason: string }
-  | { type: "ws-state"; sockId: number; attachment: Uint8Array | null }
-  | { type: "ws-auto-response"; pair: { request: string; response: string } | null }
-  | { type: "ws-event-timeout"; ms: number | null }
+  | { type: "ws-out"; ops: WireSocketOp[] }
+  /** Answer to `ws-probe`: nothing runs or waits (timers, waitUntil, socket events). */
+  | { type: "ws-idle"; seq: number; idle: boolean }
   | { type: "alarm-set"; at: number | null }
-  | { type: "abort"; reason: string; retryAlarm: boolean }
+  | { type: "abort"; reason: string; retryAlarm: boolean; overloaded?: boolean }
   | { type: "log"; level: LogLevel; message: string }
   | { type: "pong"; seq: number }
   | { type: "stopped" };
@@ -145,6 +189,27 @@ export type WorkerMessage =
 export type WireCall =
   | { kind: "fetch"; target: WireTarget; req: WireRequest; depth: number }
   | { kind: "rpc"; target: WireTarget; method: string; args: Uint8Array; depth: number };
+
+/** How a cross-object call ended, as the caller's worker receives it. */
+export type WireCallResult =
+  | { ok: true; res: WireResponse }
+  | { ok: true; value: Uint8Array }
+  | { ok: false; error: WireError };
+
+/** What one `alarm` event did; the host's scheduler decides the next delivery from it. */
+export interface WireAlarmResult {
+  /** False when no alarm was due (a stale host timer): nothing ran. */
+  ran: boolean;
+  /** The handler's error, or null when it succeeded. */
+  error: WireError | null;
+  /** The alarm stored after the run, or null. */
+  next: number | null;
+  /** The failed alarm stays set for a retry (the handler neither replaced nor deleted it). */
+  retry: boolean;
+}
+
+/** Retries of a failing alarm after the first attempt (2 s, 4 s, … 64 s, as Cloudflare). */
+export const ALARM_MAX_RETRIES = 6;
 
 /** Which instance a cross-object call reaches. */
 export interface WireTarget {

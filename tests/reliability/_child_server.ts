@@ -1,0 +1,236 @@
+/**
+ * The server as a child process, started exactly like `deno task start` (the flags are read
+ * from the `start` task in deno.json) plus `--port 0 --data-dir <dir>`. Crash tests need a
+ * real process: SIGKILL has to take the main thread, every instance worker and every open
+ * SQLite handle down at once, with nothing flushed on the way out.
+ */
+
+const ROOT = new URL("../../", import.meta.url);
+const ADMIN = "reliability-admin-token";
+const LISTENING = /listening on (http:\/\/\S+)/;
+const START_TIMEOUT_MS = 60_000;
+
+/** A server process started for a test. */
+export interface ChildServer extends AsyncDisposable {
+  url: string;
+  pid: number;
+  dataDir: string;
+  adminToken: string;
+  /** A control-API call with the admin token. */
+  api(method: string, path: string, body?: unknown): Promise<Response>;
+  /** Deploys `code` as `name` (public access) into app_default; throws unless READY. */
+  deploy(name: string, code: string): Promise<void>;
+  /** `fetch` relative to the server's URL, aborted after `timeoutMs` (default 30 s). */
+  fetch(path: string, init?: RequestInit & { timeoutMs?: number }): Promise<Response>;
+  /** Everything the process wrote to stderr (its log) so far. */
+  logs(): string;
+  /** Resolves once a log line matches `pattern`; rejects after `timeoutMs`. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` and waits for the process to exit. */
+  kill(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Settles when the process exits. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Options for {@linkcode spawnServer}. */
+export interface SpawnOptions {
+  dataDir: string;
+  /** Extra server flags, e.g. `["--cpu-limit-ms", "200"]`. */
+  flags?: string[];
+}
+
+/** The `deno` arguments of the `start` task, with `main.ts` made absolute. */
+export async function startTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  const start = String(config.tasks?.start ?? "");
+  const words = start.split(/\s+/).filter(Boolean);
+  if (words[0] !== "deno" || words[1] !== "run") {
+    throw new Error(`Cannot parse the start task "${start}": expected "deno run …"`);
+  }
+  return words.slice(1).map((word) =>
+    word.endsWith(".ts") && !word.startsWith("-") ? new URL(word, ROOT).pathname : word
+  );
+}
+
+/** Starts the server and resolves once it printed its URL. */
+export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
+  const args = [
+    ...await startTaskArgs(),
+    "--port",
+    "0",
+    "--data-dir",
+    options.dataDir,
+    ...(options.flags ?? []),
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT.pathname,
+    env: { DOHOST_ADMIN_TOKEN: ADMIN, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  const listeners = new Set<() => void>();
+  const listening = Promise.withResolvers<string>();
+  const pump = async (stream: ReadableStream<Uint8Array>, append: (text: string) => void) => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      append(text);
+      for (const listener of listeners) listener();
+    }
+  };
+  const pumps = Promise.all([
+    pump(child.stdout, (text) => {
+      stdout += text;
+      const match = LISTENING.exec(stdout);
+      if (match?.[1]) listening.resolve(match[1]);
+    }),
+    pump(child.stderr, (text) => stderr += text),
+  ]);
+  const status = pumps.then(() => child.status);
+  status.then(
+    (result) => listening.reject(new Error(`Server exited with ${result.code}:\n${stderr}`)),
+    listening.reject,
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let url: string;
+  try {
+    url = await Promise.race([
+      listening.promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Server did not start in ${START_TIMEOUT_MS} ms:\n${stderr}`)),
+          START_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await status;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const fetchWithTimeout = async (
+    path: string,
+    init: RequestInit & { timeoutMs?: number } = {},
+  ) => {
+    const controller = new AbortController();
+    const abort = setTimeout(() => controller.abort(), init.timeoutMs ?? 30_000);
+    try {
+      const res = await fetch(`${url}${path}`, { ...init, signal: controller.signal });
+      const body = new Uint8Array(await res.arrayBuffer());
+      const empty = [204, 205, 304].includes(res.status) || init.method === "HEAD";
+      return new Response(empty ? null : body, {
+        status: res.status,
+        headers: res.headers,
+      });
+    } finally {
+      clearTimeout(abort);
+    }
+  };
+  const api = (method: string, path: string, body?: unknown) =>
+    fetchWithTimeout(path, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const kill = async (signal: Deno.Signal = "SIGKILL") => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
+    }
+    return await status;
+  };
+  return {
+    url,
+    pid: child.pid,
+    dataDir: options.dataDir,
+    adminToken: ADMIN,
+    api,
+    async deploy(name, code) {
+      const res = await api("POST", "/v1/app_default/durable-objects", {
+        name,
+        code,
+        access_mode: "public",
+      });
+      const body = await res.json();
+      if (res.status !== 200 || body.status !== "READY") {
+        throw new Error(`deploy ${name} failed: ${res.status} ${JSON.stringify(body)}`);
+      }
+    },
+    fetch: fetchWithTimeout,
+    logs: () => stderr,
+    waitForLog(pattern, timeoutMs = 10_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const line = stderr.split("\n").find((candidate) => pattern.test(candidate));
+          if (line === undefined) return;
+          cleanup();
+          resolve(line);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`No log line matched ${pattern} in ${timeoutMs} ms:\n${stderr}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    kill,
+    status,
+    async [Symbol.asyncDispose]() {
+      await kill("SIGKILL");
+    },
+  };
+}
+
+/** Open file descriptors of a process (Linux `/proc`), or null where `/proc` is missing. */
+export function fdCount(pid: number): number | null {
+  try {
+    return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+  } catch {
+    return null;
+  }
+}
+
+/** Threads of a process (`/proc/<pid>/status`), or null where `/proc` is missing. */
+export function threadCount(pid: number): number | null {
+  return procStatusField(pid, "Threads");
+}
+
+/** Resident memory of a process in KiB (`/proc/<pid>/status`), or null. */
+export function rssKib(pid: number): number | null {
+  return procStatusField(pid, "VmRSS");
+}
+
+function procStatusField(pid: number, field: string): number | null {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const match = new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text);
+    return match?.[1] ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A fresh temporary data dir, removed on dispose. */
+export async function tempDataDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "dohost-rel-" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
