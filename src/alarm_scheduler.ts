@@ -239,8 +239,8 @@ export class AlarmScheduler {
       this.#delete(key);
       return outcome(null);
     }
-    if (INFRASTRUCTURE.has(error.code)) this.#retry(key, entry, entry.retryCount);
-    else if (entry.retryCount >= ALARM_MAX_RETRIES) this.#delete(key);
+    if (entry.retryCount > ALARM_MAX_RETRIES) this.#delete(key);
+    else if (INFRASTRUCTURE.has(error.code)) this.#retry(key, entry, entry.retryCount);
     else this.#retry(key, entry, entry.retryCount + 1);
     return outcome(this.#entries.get(key)?.at ?? null);
   }
@@ -254,11 +254,14 @@ export class AlarmScheduler {
 
   /**
    * Schedules delivery `retryCount` of the same alarm: retry `n` waits base × 2^(n−1), plus up
-   * to 25 % jitter (an infrastructure failure retries at the same count after the base delay).
+   * to 25 % jitter (an infrastructure failure retries at the same count). Past the last retry
+   * the delivery only makes the object delete the alarm (its last attempt died with the
+   * instance, which restores an interrupted alarm when it starts again).
    */
   #retry(key: string, entry: AlarmEntry, retryCount: number): void {
     if (this.#changed.has(key)) return;
-    const delay = this.#options.retryBaseMs * 2 ** Math.max(0, retryCount - 1);
+    const exponent = retryCount > ALARM_MAX_RETRIES ? 0 : Math.max(0, retryCount - 1);
+    const delay = this.#options.retryBaseMs * 2 ** exponent;
     const at = Date.now() + Math.round(delay * (1 + Math.random() * 0.25));
     this.#save({ ...entry, at, retryCount });
   }

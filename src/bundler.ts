@@ -30,18 +30,33 @@ export class BundleError extends Error {
   }
 }
 
+let compiled: Promise<WebAssembly.Module> | null = null;
 let ready: Promise<void> | null = null;
+/** The build in progress: builds run one at a time (see {@linkcode bundleSource}). */
+let queue: Promise<unknown> = Promise.resolve();
 
 /** Starts esbuild once (about 100 ms); later calls share the same promise. */
 export function initBundler(): Promise<void> {
-  ready ??= WebAssembly.compile(wasm).then((wasmModule) =>
-    esbuild.initialize({ wasmModule, worker: false })
-  );
+  compiled ??= WebAssembly.compile(wasm);
+  ready ??= compiled.then((wasmModule) => esbuild.initialize({ wasmModule, worker: false }));
   return ready;
 }
 
-/** Bundles one TypeScript class file. Throws {@linkcode BundleError} for user mistakes. */
-export async function bundleSource(source: string): Promise<Bundle> {
+/**
+ * Bundles one TypeScript class file. Throws {@linkcode BundleError} for user mistakes.
+ *
+ * Builds run one at a time because a source nested a few thousand levels deep overflows the
+ * stack inside esbuild's Go runtime, which leaves that esbuild instance unusable: the bundler
+ * then stops it and starts a fresh one, and no other build may be in flight on the old one
+ * (its promise would never settle).
+ */
+export function bundleSource(source: string): Promise<Bundle> {
+  const run = queue.then(() => build(source));
+  queue = run.catch(() => {});
+  return run;
+}
+
+async function build(source: string): Promise<Bundle> {
   await initBundler();
   let disallowed: string | null = null;
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
@@ -77,6 +92,10 @@ export async function bundleSource(source: string): Promise<Bundle> {
     if (disallowed !== null) {
       throw new BundleError("DISALLOWED_IMPORT", disallowedMessage(disallowed));
     }
+    if (!Array.isArray((error as Partial<esbuild.BuildFailure>).errors)) {
+      await restart();
+      throw compilerCrash(error);
+    }
     throw syntaxError(error);
   }
   const output = result.outputFiles[0];
@@ -91,6 +110,24 @@ function disallowedMessage(specifier: string): string {
   }
   return `Import '${specifier}' is not allowed. v1 DO source files may only import from ` +
     `cloudflare:* (e.g. 'cloudflare:workers'). npm packages are not supported.`;
+}
+
+/** Drops a broken esbuild instance; the next build starts a fresh one. */
+async function restart(): Promise<void> {
+  ready = null;
+  await esbuild.stop();
+}
+
+/** The error for a source that crashed the compiler instead of failing to parse. */
+function compilerCrash(error: unknown): BundleError {
+  if (error instanceof RangeError) {
+    return new BundleError(
+      "SYNTAX_ERROR",
+      "Cannot compile the source: it is nested too deeply (maximum call stack size exceeded)",
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new BundleError("SYNTAX_ERROR", `Cannot compile the source: ${message}`);
 }
 
 function syntaxError(error: unknown): BundleError {

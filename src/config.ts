@@ -20,6 +20,8 @@ export interface Config {
   maxValueBytes: number;
   cpuLimitMs: number;
   memoryLimitMb: number;
+  /** Idle workers kept booted so a cold start skips the thread spawn (0: none). */
+  warmWorkers: number;
   maxInstances: number;
   /** Largest request body the data plane accepts, in bytes. */
   maxBodyBytes: number;
@@ -62,6 +64,10 @@ const FLAGS = {
     help: "CPU time one event may use before the instance is reset",
   },
   "memory-limit-mb": { default: "128", help: "Heap limit of one instance" },
+  "warm-workers": {
+    default: "2",
+    help: "Booted workers kept ready for new instances (0 disables the pool)",
+  },
   "max-instances": {
     default: "1000",
     help: "Live instances per server (least recently used stop first)",
@@ -165,6 +171,7 @@ export function loadConfig(args: string[], env: Record<string, string | undefine
     maxValueBytes: int("max-value-bytes", 1),
     cpuLimitMs: int("cpu-limit-ms", 10),
     memoryLimitMb: int("memory-limit-mb", 16),
+    warmWorkers: int("warm-workers", 0),
     maxInstances: int("max-instances", 1),
     maxBodyBytes: int("max-body-bytes", 1),
     logFormat,

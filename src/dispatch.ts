@@ -21,6 +21,9 @@ import type { UsageMeter } from "./usage.ts";
 const DO_PATH = /^\/_do\/([^/]+)\/([^/]+)/;
 /** Instance names longer than this are refused (Cloudflare's URL limit is 16 KB). */
 const MAX_ID_BYTES = 4096;
+/** Instance ids computed recently: two SHA-256 digests per request are worth skipping. */
+const ID_CACHE_SIZE = 4096;
+const idCache = new Map<string, string>();
 
 /** What the dispatcher needs. */
 export interface DispatchDeps {
@@ -80,11 +83,25 @@ export async function resolveRequest(
   } catch {
     return text(400, "invalid instance id: bad percent-encoding");
   }
-  if (new TextEncoder().encode(name).length > MAX_ID_BYTES) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long names need encoding to be measured.
+  if (name.length * 3 > MAX_ID_BYTES && new TextEncoder().encode(name).length > MAX_ID_BYTES) {
     return text(414, `invalid instance id: longer than ${MAX_ID_BYTES} bytes`);
   }
-  const idHex = objectIdFromName(`${app.appId}/${record.name}`, name);
+  const idHex = cachedObjectId(`${app.appId}/${record.name}`, name);
   return { target: { app, record, idHex, name } };
+}
+
+/** `objectIdFromName`, remembered for recent short names (the cache is emptied when full). */
+function cachedObjectId(namespace: string, name: string): string {
+  if (name.length > 256) return objectIdFromName(namespace, name);
+  const key = `${namespace}\0${name}`;
+  let idHex = idCache.get(key);
+  if (idHex === undefined) {
+    idHex = objectIdFromName(namespace, name);
+    if (idCache.size >= ID_CACHE_SIZE) idCache.clear();
+    idCache.set(key, idHex);
+  }
+  return idHex;
 }
 
 /** Handles an HTTP request on `/_do/*`. */

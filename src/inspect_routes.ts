@@ -87,7 +87,7 @@ export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
     const query = {
       prefix: c.req.query("prefix") ?? "",
       start: c.req.query("start") ?? "",
-      limit: intParam(c.req.query("limit"), DEFAULT_KV_LIMIT, MAX_KV_LIMIT),
+      limit: intParam(c.req.query("limit"), DEFAULT_KV_LIMIT, { min: 1, max: MAX_KV_LIMIT }),
     };
     const page = file ? readKv(file.path, query) : { items: [], next: null };
     return c.json({ id: target.idHex, name: target.name, ...page });
@@ -166,7 +166,10 @@ export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
 
   api.get(`${base}/logs`, (c) => {
     const { app, record } = classOf(c, deps);
-    const limit = intParam(c.req.query("limit"), DEFAULT_LOG_LIMIT, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(c.req.query("limit"), DEFAULT_LOG_LIMIT, {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+    });
     const follow = ["1", "true"].includes(c.req.query("follow") ?? "");
     if (!follow) return c.json({ logs: deps.logs.recent(app.appId, record.name, limit) });
     return followLogs(c, deps.logs, { appId: app.appId, className: record.name, limit });
@@ -321,15 +324,20 @@ async function receiveFile(request: Request, path: string, limit: number): Promi
   return size;
 }
 
-function intParam(text: string | undefined, fallback: number, max: number): number {
+function intParam(
+  text: string | undefined,
+  fallback: number,
+  range: { min: number; max: number },
+): number {
   if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
+  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < range.min) {
     throw new ServerError("VALIDATION_INVALID_SCHEMA", `Invalid limit "${text}"`, {
       reason: "INVALID_LIMIT",
-      remediation: "Send a positive integer.",
+      remediation: `Send an integer >= ${range.min}.`,
     });
   }
+  const max = range.max;
   return Math.min(value, max);
 }
 

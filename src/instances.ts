@@ -26,6 +26,7 @@ import type { ClassRecord, Registry } from "./registry.ts";
 import type { UsageMeter } from "./usage.ts";
 import type { InstanceSocketHooks } from "./ws_bridge.ts";
 import { type Answer, type RequestMessage, WorkerGoneError, WorkerHost } from "./worker_host.ts";
+import { WorkerPool } from "./worker_pool.ts";
 
 /** Which instance an event is for. */
 export interface InstanceTarget {
@@ -121,9 +122,18 @@ export class InstanceManager {
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
   #events: InstanceEvents | null = null;
+  /** Booted workers for cold starts (`--warm-workers`); null when disabled. */
+  readonly #pool: WorkerPool | null;
 
   constructor(options: InstanceManagerOptions) {
     this.#options = options;
+    this.#pool = options.config.warmWorkers > 0
+      ? new WorkerPool({
+        size: options.config.warmWorkers,
+        host: { memoryLimitMb: options.config.memoryLimitMb, egress: options.egress },
+        spawn: (hostOptions) => new WorkerHost(hostOptions),
+      })
+      : null;
     const everyMs = Math.min(5_000, Math.max(250, options.config.idleTimeoutSec * 250));
     this.#sweeper = setInterval(() => this.#sweepIdle(), everyMs);
   }
@@ -241,6 +251,7 @@ export class InstanceManager {
     this.#closed = true;
     this.#options.sockets?.closeAll(null, null, "shutdown");
     clearInterval(this.#sweeper);
+    await this.#pool?.close();
     await Promise.allSettled(this.#starting.values());
     const all = [...this.#live.values()];
     this.#live.clear();
@@ -283,11 +294,12 @@ export class InstanceManager {
       blockTimeoutMs: config.blockTimeoutMs,
     };
     this.#options.observer?.started(target);
-    const host = new WorkerHost({
+    const hostOptions = {
       memoryLimitMb: record.limits?.memoryMb ?? config.memoryLimitMb,
       cpuLimitMs: record.limits?.cpuMs ?? config.cpuLimitMs,
       egress: this.#options.egress,
-    });
+    };
+    const host = this.#pool?.take(hostOptions) ?? new WorkerHost(hostOptions);
     const instance = new Instance(key, target, host);
     host.init(init, {
       onMessage: (message) => this.#onMessage(instance, message),

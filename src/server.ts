@@ -12,6 +12,7 @@ import { appRoutes } from "./app_routes.ts";
 import { AppStore, type CreatedApp } from "./apps.ts";
 import { initBundler } from "./bundler.ts";
 import type { Config } from "./config.ts";
+import { consoleRoutes } from "./console_routes.ts";
 import { controlRoutes } from "./control.ts";
 import { type DispatchDeps, dispatchHttp } from "./dispatch.ts";
 import { errorResponse, ServerError } from "./errors.ts";
@@ -148,7 +149,9 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     bodyLimit({
       maxSize: CONTROL_BODY_LIMIT,
       onError: () => {
-        throw new ServerError("PAYLOAD_TOO_LARGE", "Request body is too large", {
+        throw new ServerError("REQUEST_ERROR", "Request body is too large", {
+          status: 413,
+          reason: "BODY_TOO_LARGE",
           remediation: `Send at most ${CONTROL_BODY_LIMIT} bytes.`,
         });
       },
@@ -161,6 +164,15 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
   app.route("/v1", appRoutes({ adminToken: admin.token, apps }));
   app.route("/v1", operatorRoutes({ adminToken: admin.token, apps, registry, alarms, sockets }));
   app.route("/mcp", mcpRoutes({ adminToken: admin.token, apps, config }, (r) => app.fetch(r)));
+  app.route(
+    "/",
+    consoleRoutes({
+      adminToken: admin.token,
+      apps,
+      domain: config.domain,
+      fetch: (r) => app.fetch(r),
+    }),
+  );
   app.all(
     "/_do/*",
     (c) => isWebSocketUpgrade(c.req.raw) ? sockets.upgrade(c, deps) : dispatchHttp(c, deps),

@@ -9,11 +9,7 @@
  * has not finished. It implements {@linkcode SocketView} for inspection and metrics.
  */
 
-import type {
-  InstanceInit,
-  WireAutoResponse,
-  WireHibernatedSocket,
-} from "../workers/protocol.ts";
+import type { InstanceInit, WireAutoResponse, WireHibernatedSocket } from "../workers/protocol.ts";
 import type { Instance, InstanceTarget } from "./instances.ts";
 import type { SocketView } from "./socket_view.ts";
 
@@ -57,6 +53,7 @@ export class HostSocket {
   inboxBytes = 0;
   /** Messages posted to the current worker and not yet dispatched by it. */
   unacked: Inbound[] = [];
+  unackedBytes = 0;
   #closeAfterOpen: { code: number | null; reason: string } | null = null;
   /** Messages to the client while its handshake is not finished. */
   #outbox: (string | ArrayBuffer)[] = [];
@@ -123,6 +120,31 @@ export class HostSocket {
     }
   }
 
+  /**
+   * Whether the next queued message may be posted to the worker: at most `window` messages,
+   * and beyond the first at most one maximal message's worth of bytes, are in flight.
+   */
+  mayPost(window: number, bytes: number): boolean {
+    if (this.unacked.length === 0) return true;
+    return this.unacked.length < window && this.unackedBytes + bytes <= MAX_MESSAGE_BYTES;
+  }
+
+  /** The worker dispatched `count` more messages. */
+  acknowledge(count: number): void {
+    for (const event of this.unacked.splice(0, count)) {
+      if (event.kind === "message") this.unackedBytes -= event.bytes;
+    }
+  }
+
+  /** Puts messages the worker never dispatched back at the front of the queue. */
+  requeue(): void {
+    if (this.unacked.length === 0) return;
+    this.inboxBytes += this.unackedBytes;
+    this.inbox = [...this.unacked, ...this.inbox];
+    this.unacked = [];
+    this.unackedBytes = 0;
+  }
+
   /** Queues a client event for the object; false when the inbox is over its limit. */
   enqueue(event: Inbound): boolean {
     this.inbox.push(event);
@@ -149,6 +171,8 @@ export class InstanceSockets {
   readonly key: string;
   target: InstanceTarget;
   readonly sockets = new Map<number, HostSocket>();
+  /** Sockets with client events waiting to be posted (so delivery never scans every socket). */
+  readonly waiting = new Set<HostSocket>();
   autoResponse: WireAutoResponse | null = null;
   eventTimeoutMs: number | null = null;
   nextSockId = 1;
@@ -174,8 +198,7 @@ export class InstanceSockets {
 
   /** Whether client events wait to be posted. */
   get hasInbox(): boolean {
-    for (const socket of this.sockets.values()) if (socket.inbox.length > 0) return true;
-    return false;
+    return this.waiting.size > 0;
   }
 
   /** Whether posted messages wait for their acknowledgement. */

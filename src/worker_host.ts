@@ -117,6 +117,11 @@ export class WorkerHost {
     return this.#ready;
   }
 
+  /** Sets the per-event CPU limit of a worker spawned without one (a pooled worker). */
+  limitCpu(limitMs: number): void {
+    this.#watchdog ??= this.#cpuWatchdog(limitMs);
+  }
+
   /** Installs the handlers for its messages and hands the worker its instance (if any). */
   init(init: InstanceInit | null, handlers: WorkerHostHandlers): void {
     this.#handlers = handlers;

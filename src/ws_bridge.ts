@@ -37,12 +37,7 @@ import {
   instanceErrorResponse,
   resolveRequest,
 } from "./dispatch.ts";
-import {
-  type Instance,
-  InstanceError,
-  instanceKey,
-  type InstanceManager,
-} from "./instances.ts";
+import { type Instance, InstanceError, instanceKey, type InstanceManager } from "./instances.ts";
 import type { Logger } from "./log.ts";
 import {
   HostSocket,
@@ -229,7 +224,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
         }
         case "ack": {
           const socket = entry.sockets.get(op.sockId);
-          if (socket && entry.worker === instance) socket.unacked.splice(0, op.count);
+          if (socket && entry.worker === instance) socket.acknowledge(op.count);
           acked = true;
           break;
         }
@@ -263,7 +258,10 @@ export class WebSocketBridge implements InstanceSocketHooks {
       }
     }
     if (entry.worker === instance) {
-      for (const socket of entry.sockets.values()) requeue(socket);
+      for (const socket of entry.sockets.values()) {
+        socket.requeue();
+        if (socket.inbox.length > 0) entry.waiting.add(socket);
+      }
       entry.worker = null;
     }
     if (entry.sockets.size === 0 && sole) this.registry.delete(entry.key);
@@ -325,6 +323,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
       return;
     }
     entry.lastActivity = Date.now();
+    entry.waiting.add(socket);
     if (!socket.enqueue({ kind: "message", data, bytes })) {
       this.#fail(entry, socket, 1011, "Too much data queued", {
         message: "Too many messages queued for the Durable Object; the socket was closed.",
@@ -338,6 +337,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
     socket.clientGone = true;
     if (socket.detached || socket.inboundDone) return;
     socket.inboundDone = true;
+    entry.waiting.add(socket);
     const clean = event.wasClean && event.code !== 1006 && event.code !== 0;
     socket.enqueue(
       clean
@@ -360,6 +360,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
     socket.inboundDone = true;
     socket.inbox = [{ kind: "error", message: error.message }];
     socket.inboxBytes = 0;
+    entry.waiting.add(socket);
     socket.close(code, reason);
     this.#pump(entry);
   }
@@ -369,6 +370,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
     socket.detached = true;
     socket.close(code, reason);
     entry.sockets.delete(socket.sockId);
+    entry.waiting.delete(socket);
   }
 
   // ---- delivery to the worker ----
@@ -405,14 +407,19 @@ export class WebSocketBridge implements InstanceSocketHooks {
 
   #post(entry: InstanceSockets, instance: Instance): void {
     entry.worker = instance;
-    for (const socket of [...entry.sockets.values()]) {
+    for (const socket of [...entry.waiting]) {
+      if (socket.detached) {
+        entry.waiting.delete(socket);
+        continue;
+      }
       while (socket.inbox.length > 0) {
         const event = socket.inbox[0] as Inbound;
         if (event.kind === "message") {
-          if (socket.unacked.length >= WINDOW) break;
+          if (!socket.mayPost(WINDOW, event.bytes)) break;
           socket.inbox.shift();
           socket.inboxBytes -= event.bytes;
           socket.unacked.push(event);
+          socket.unackedBytes += event.bytes;
           instance.host.post({ type: "ws-message", sockId: socket.sockId, data: event.data });
           continue;
         }
@@ -426,6 +433,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
         entry.sockets.delete(socket.sockId);
         break;
       }
+      if (socket.inbox.length === 0 || socket.detached) entry.waiting.delete(socket);
     }
   }
 
@@ -476,14 +484,6 @@ function hibernatable(
   if (live.host.pending > 0 || entry.waking || entry.hasInbox || entry.hasUnacked) return false;
   for (const socket of entry.sockets.values()) if (!socket.hibernatable) return false;
   return now - Math.max(entry.lastActivity, live.lastActive) >= afterMs;
-}
-
-/** Puts messages the worker never dispatched back at the front of the queue. */
-function requeue(socket: HostSocket): void {
-  if (socket.unacked.length === 0) return;
-  for (const event of socket.unacked) if (event.kind === "message") socket.inboxBytes += event.bytes;
-  socket.inbox = [...socket.unacked, ...socket.inbox];
-  socket.unacked = [];
 }
 
 function withoutKind(

@@ -154,6 +154,7 @@ Deno.test("deploy prints a syntax error as file:line:column and exits 1", async 
 Deno.test("instances, logs and backup commands inspect a running server", async () => {
   await using server = await startServer();
   const root = await Deno.makeTempDir({ prefix: "dohost-cli-" });
+  const follower = new Recorder({ DOHOST_ADMIN_TOKEN: server.adminToken });
   try {
     const file = join(FIXTURES, "inspect_do.ts");
     assert.equal((await cli(server, "deploy", file, "--access-mode", "public"))[0], 0);
@@ -219,13 +220,14 @@ Deno.test("instances, logs and backup commands inspect a running server", async 
     const [, logs] = await cli(server, "logs", "inspect-do");
     assert.match(logs.out, /INFO +lobby: hello cli\n.* WARN +lobby: careful$/);
 
-    const follower = new Recorder({ DOHOST_ADMIN_TOKEN: server.adminToken });
     const following = runCli(
       ["logs", "inspect-do", "-f", "-n", "0", "--url", server.url],
       follower.io,
     );
     await getJson(server, "/_do/inspect-do/lobby/log?m=live", { method: "POST" });
-    assert.match(await follower.waitFor(/hello live/), /INFO +lobby: hello live/);
+    const exited = following.then((code) => `logs -f exited ${code}: ${follower.err}`);
+    const line = await Promise.race([follower.waitFor(/hello live/), exited]);
+    assert.match(line, /INFO +lobby: hello live/);
     follower.controller.abort();
     assert.equal(await following, 0);
 
@@ -235,6 +237,7 @@ Deno.test("instances, logs and backup commands inspect a running server", async 
     assert.match(backup.out, new RegExp(`^backed up \\d+ files \\(\\d+ bytes\\) to ${backupDir}$`));
     assert.ok((await Deno.stat(join(backupDir, "meta.sqlite"))).isFile);
   } finally {
+    follower.controller.abort(); // an open stream would hold the server's shutdown
     await Deno.remove(root, { recursive: true });
   }
 });
@@ -273,7 +276,7 @@ Deno.test("dev deploys a directory, redeploys changed files and prints errors wi
 
 Deno.test("deno task start --help still documents the serve flags", async () => {
   const root = new URL("..", import.meta.url).pathname;
-  const output = await new Deno.Command("deno", {
+  const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "start", "--help"],
     cwd: root,
     stdout: "piped",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "../src/config.ts";
 import {
   isPublicAddress,
   outboundAllowed,
@@ -84,4 +85,15 @@ Deno.test("outboundAllowed() checks every resolved address, so a public name on 
   assert.equal(outboundAllowed(list, target("127.0.0.1", ["127.0.0.1"], 8080)), true);
   assert.equal(outboundAllowed(list, target("127.0.0.1", ["127.0.0.1"], 8081)), false);
   assert.equal(outboundAllowed(list, target("other.com", ["1.1.1.1"])), false);
+});
+
+Deno.test("loadConfig() parses --outbound and names the flag when it is malformed", () => {
+  const config = loadConfig(["--outbound", "api.example.com:443,10.0.0.0/8"], {});
+  assert.equal(config?.outbound.mode, "list");
+  assert.equal(loadConfig([], {})?.outbound.mode, "public");
+  assert.throws(() => loadConfig(["--outbound", "http://x"], {}), ConfigError);
+  assert.throws(
+    () => loadConfig(["--outbound", "http://x"], {}),
+    /Invalid --outbound "http:\/\/x"/,
+  );
 });

@@ -53,6 +53,7 @@ export class AlarmRunner {
 
   async #run(retryCount: number, hint: number): Promise<WireAlarmResult> {
     const storage = this.#host.storage;
+    if (retryCount > ALARM_MAX_RETRIES) return await this.#drop(hint);
     // An object, not a `let`: the time is set inside the delivered callback.
     const run: { scheduled: number | null } = { scheduled: null };
     let failure: unknown = null;
@@ -97,5 +98,16 @@ export class AlarmRunner {
     }
     await storage.sync();
     return { ran: scheduled !== null || error !== null, error, next, retry };
+  }
+
+  /**
+   * The host gave up after the last attempt died with its instance (so this worker restored
+   * the interrupted alarm at startup): the alarm is deleted and nothing runs.
+   */
+  async #drop(scheduled: number): Promise<WireAlarmResult> {
+    const storage = this.#host.storage;
+    if ((await storage.getAlarm()) === scheduled) await storage.deleteAlarm();
+    await storage.sync();
+    return { ran: false, error: null, next: await storage.getAlarm(), retry: false };
   }
 }

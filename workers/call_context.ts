@@ -14,6 +14,9 @@ const depth = new AsyncLocalStorage<number>();
 
 /** Runs `fn` (and everything it schedules) as part of an event at call depth `value`. */
 export function withCallDepth<T>(value: number, fn: () => T): T {
+  // Already at that depth (the common case: depth 0 outside any context): skip the context
+  // switch, which costs a few µs per event.
+  if ((depth.getStore() ?? 0) === value) return fn();
   return depth.run(value, fn);
 }
 

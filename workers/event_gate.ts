@@ -12,7 +12,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import { bindCallContext } from "./call_context.ts";
+import { currentCallDepth, withCallDepth } from "./call_context.ts";
 
 /** Why a `blockConcurrencyWhile` call reset the object. */
 export class ObjectResetError extends Error {
@@ -60,9 +60,11 @@ export class EventGate {
    */
   run<T>(event: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push(bindCallContext(() => {
-        event().then(resolve, reject);
-      }));
+      // Only the call depth is carried (cheaper than binding the whole async context).
+      const depth = currentCallDepth();
+      this.#queue.push(() => {
+        withCallDepth(depth, () => event().then(resolve, reject));
+      });
       this.#schedule();
     });
   }

@@ -75,7 +75,10 @@ export class ObjectRuntime {
       sql: new SqlStorage(this.#db),
       hooks: {
         onAlarmChanged: (at) => this.#port.post({ type: "alarm-set", at }),
-        hasAlarmHandler: () => typeof Reflect.get(this.#class.prototype, "alarm") === "function",
+        // Checked after the constructor, like workerd: the constructor itself may set one.
+        hasAlarmHandler: () =>
+          this.#instance === null ||
+          typeof Reflect.get(this.#class.prototype, "alarm") === "function",
         blockConcurrencyWhile: (fn) => this.#gate.hold(fn),
       },
     });
@@ -87,7 +90,11 @@ export class ObjectRuntime {
       },
       sockets: this.sockets,
     });
-    this.alarms = new AlarmRunner({ deliver: (event) => this.deliver(event), storage, toWireError });
+    this.alarms = new AlarmRunner({
+      deliver: (event) => this.deliver(event),
+      storage,
+      toWireError,
+    });
   }
 
   /** The object's `ctx`. */

@@ -28,8 +28,8 @@ import {
   dispatchError,
   dispatchMessage,
   responseSocket,
-  type SocketSink,
   socketInternals,
+  type SocketSink,
   WebSocketRequestResponsePair,
   WorkerWebSocket,
 } from "./websocket.ts";
@@ -300,7 +300,9 @@ export class WebSocketHub implements SocketSink {
       return false;
     }
     for (const ws of this.#byId.values()) {
-      if (socketInternals(ws).mode !== "hibernatable") return false;
+      // A socket whose client never connected (a 101 answer to a plain request) gets no events.
+      const state = socketInternals(ws);
+      if (state.mode !== "hibernatable" && state.attached) return false;
     }
     return true;
   }

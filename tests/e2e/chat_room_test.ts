@@ -27,14 +27,18 @@ Deno.test("chat room: 200 clients in one room all receive every broadcast, acros
     Array.from({ length: CLIENTS }, () => WsClient.open(server, "/_do/chat-room/lobby")),
   );
   try {
-    for (const client of clients) assert.deepEqual(await frame(client), { type: "init", messages: [] });
+    for (const client of clients) {
+      assert.deepEqual(await frame(client), { type: "init", messages: [] });
+    }
     const senders = [0, 50, 100, 150, 199];
     for (const i of senders) {
       clients[i]?.send(JSON.stringify({ user: `u${i}`, text: `hello from ${i}` }));
     }
     const orders = await Promise.all(clients.map(async (client) => {
       const texts: string[] = [];
-      for (let n = 0; n < senders.length; n++) texts.push((await frame(client)).message?.text ?? "");
+      for (let n = 0; n < senders.length; n++) {
+        texts.push((await frame(client)).message?.text ?? "");
+      }
       return texts.join("|");
     }));
     assert.equal(new Set(orders).size, 1, "every client saw the same messages in the same order");

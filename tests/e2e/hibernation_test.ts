@@ -96,7 +96,12 @@ Deno.test("hibernation API: tag limits, mixing the APIs, attachments, event time
     null,
     1,
     3,
-    { err: { name: "Error", message: "A WebSocket 'attachment' cannot be larger than 16384 bytes." } },
+    {
+      err: {
+        name: "Error",
+        message: "A WebSocket 'attachment' cannot be larger than 16384 bytes.",
+      },
+    },
     "ok",
   ]);
   assert.deepEqual(await get(server, "j112/ws-timeout"), [

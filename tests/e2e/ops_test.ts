@@ -63,7 +63,7 @@ Deno.test("POST /v1/backups copies the data dir while serving; a server starts f
       assert.equal(report.dir, dir);
       assert.ok(report.files >= 3, "meta.sqlite, the instance database and more");
       await getJson(server, "/_do/counter/kept", { method: "POST" }); // after the backup
-      assert.equal((await getJson(server, "/_do/counter/kept")).body.value, 4);
+      assert.deepEqual((await getJson(server, "/_do/counter/kept")).body, { value: 4 });
 
       const again = await server.api("POST", "/v1/backups", { dir });
       assert.equal(again.status, 409, "a non-empty target is refused");
@@ -82,7 +82,7 @@ Deno.test("POST /v1/backups copies the data dir while serving; a server starts f
       await app.body?.cancel();
     }
     await using restored = await startServer({ dataDir: dir });
-    assert.equal((await getJson(restored, "/_do/counter/kept")).body.value, 3);
+    assert.deepEqual((await getJson(restored, "/_do/counter/kept")).body, { value: 3 });
     const classes = await (await restored.api("GET", "/v1/app_default/durable-objects")).json();
     assert.deepEqual(classes.durable_objects.map((item: { name: string }) => item.name), [
       "counter",

@@ -41,7 +41,7 @@ export class Prng {
   }
 
   /** `length` random bytes. */
-  bytes(length: number): Uint8Array {
+  bytes(length: number): Uint8Array<ArrayBuffer> {
     const out = new Uint8Array(length);
     for (let i = 0; i < length; i++) out[i] = this.int(0, 255);
     return out;

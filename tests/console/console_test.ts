@@ -1,0 +1,160 @@
+/**
+ * The web console end to end, in headless Chromium: sign in, deploy a class with a syntax
+ * error and see where it is, fix it, call an instance from "try it" (HTTP and WebSocket), read
+ * its KV value, run SQL, watch a log line arrive, purge it.
+ *
+ * With `DOHOST_CONSOLE_SCREENSHOTS=docs/console` the test also saves screenshots of the main
+ * views there (the ones the README shows).
+ */
+
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { fixture, startServer } from "../_helpers.ts";
+import { browserSkipReason, openBrowser } from "./_browser.ts";
+
+const skip = browserSkipReason();
+const shots = Deno.env.get("DOHOST_CONSOLE_SCREENSHOTS") ?? null;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (!shots) return;
+  await Deno.mkdir(shots, { recursive: true });
+  await page.screenshot({ path: `${shots}/${name}.png` });
+}
+
+Deno.test({
+  name: `console: an operator deploys, inspects, follows logs and purges in the browser${
+    skip ? ` (skipped: ${skip})` : ""
+  }`,
+  ignore: skip !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using server = await startServer();
+    await using browser = await openBrowser();
+    const page = browser.pages()[0] ?? await browser.newPage();
+    page.setDefaultTimeout(15_000);
+    const source = await fixture("console_notes_do.ts");
+
+    // Sign in: a wrong token is refused, the admin token is kept for the tab.
+    await page.goto(`${server.url}/_console/`);
+    await shot(page, "sign-in");
+    const tokenField = page.getByLabel("Admin token or service key");
+    await tokenField.fill("wrong-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").filter({ hasText: "Sign-in failed" }).waitFor();
+    await tokenField.fill(server.adminToken);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Apps and classes" }).waitFor();
+
+    // A deploy with a syntax error names the line; the class is saved as ERROR.
+    await page.getByRole("link", { name: "Deploy a class" }).first().click();
+    await page.getByRole("heading", { name: "Deploy a class" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("notes");
+    await page.getByLabel("Access mode").selectOption("public");
+    const broken = source.replace("const text = await request.text();", "const text = await (;");
+    const brokenLine = broken.split("\n").findIndex((line) => line.includes("await (;")) + 1;
+    await page.getByLabel(/^Source/).fill(broken);
+    await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    const failure = page.getByRole("alert").filter({ hasText: "Deploy failed" });
+    await failure.waitFor();
+    assert.match(await failure.innerText(), new RegExp(`line ${brokenLine}, column \\d+`));
+    assert.match(await failure.innerText(), /SYNTAX_ERROR/);
+    await page.getByText(`Line ${brokenLine}, column`).waitFor();
+    await page.getByRole("button", { name: "Go to line" }).click();
+    await shot(page, "deploy-error");
+    await page.getByRole("link", { name: "Apps" }).click();
+    const row = page.getByRole("row").filter({ hasText: "notes" });
+    await row.getByText("ERROR").waitFor();
+    assert.match(await row.innerText(), new RegExp(`line ${brokenLine}`));
+
+    // Fixed and redeployed: READY.
+    await page.getByRole("link", { name: "notes" }).click();
+    await page.getByRole("link", { name: "Redeploy" }).click();
+    const editor = page.getByLabel(/^Source/);
+    await page.waitForFunction(() => {
+      const area = document.querySelector<HTMLTextAreaElement>("#deploy-code");
+      return area !== null && area.value.length > 0;
+    });
+    await editor.fill(source);
+    await page.getByRole("button", { name: "Redeploy", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "READY" }).waitFor();
+    await page.getByRole("link", { name: "Open the class" }).click();
+    await shot(page, "class");
+
+    // "Try it": an HTTP request through the console relay, then a WebSocket echo.
+    await page.getByRole("link", { name: "Try it" }).click();
+    await page.getByLabel("Instance name or id").fill("lobby");
+    await page.getByLabel("Method").selectOption("POST");
+    await page.getByLabel("Body").fill("first note");
+    await page.getByRole("button", { name: "Send request" }).click();
+    const exchange = page.getByRole("region", { name: "Exchange" });
+    await exchange.getByText("200").first().waitFor();
+    assert.match(await exchange.innerText(), /"stored":"first note"/);
+    await page.getByRole("button", { name: "Connect" }).click();
+    const frames = page.getByRole("log", { name: "WebSocket messages" });
+    await frames.getByText("open", { exact: true }).waitFor();
+    await page.getByLabel("Message").fill("hi");
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await frames.getByText("echo:hi").waitFor();
+    await shot(page, "try-it");
+    await page.getByRole("button", { name: "Close" }).click();
+    await frames.getByText(/^closed 1000/).waitFor();
+
+    // The instance list shows it; its storage page reads KV and runs read-only SQL.
+    await page.getByRole("link", { name: "Instances" }).click();
+    const instance = page.getByRole("row").filter({ hasText: "lobby" });
+    await instance.waitFor();
+    assert.match(await instance.innerText(), /live|hibernated|stopped/);
+    await shot(page, "instances");
+    await instance.getByRole("link", { name: "lobby" }).click();
+    const kv = page.getByRole("row").filter({ hasText: "last" });
+    await kv.waitFor();
+    assert.match(await kv.innerText(), /"text": "first note"/);
+    await page.getByLabel("Query", { exact: true }).fill("SELECT id, text FROM notes");
+    await page.getByRole("button", { name: "Run query" }).click();
+    const result = page.getByRole("region", { name: "Query result" });
+    await result.getByRole("cell", { name: "first note" }).waitFor();
+    await page.getByLabel("Query", { exact: true }).fill("DELETE FROM notes");
+    await page.getByRole("button", { name: "Run query" }).click();
+    await page.getByRole("alert").filter({ hasText: "Query failed" }).waitFor();
+    await page.getByLabel("Query", { exact: true }).fill("SELECT id, text FROM notes");
+    await page.getByRole("button", { name: "Run query" }).click();
+    await result.getByRole("cell", { name: "first note" }).waitFor();
+    await shot(page, "storage");
+
+    // Logs: a request made while the view is open shows up in the stream.
+    await page.getByRole("link", { name: "Logs" }).first().click();
+    await page.getByText("Stream: following").waitFor();
+    const marker = `note-${crypto.randomUUID().slice(0, 8)}`;
+    const response = await server.fetch("/_do/notes/lobby", { method: "POST", body: marker });
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    await page.getByRole("log", { name: /Log lines/ }).getByText(`stored note: ${marker}`)
+      .waitFor();
+    await page.getByRole("img", { name: /requests in the last/ }).first().waitFor();
+    await shot(page, "logs");
+
+    // Purge: the dialog says what goes; afterwards the instance and its storage are gone.
+    await page.getByRole("link", { name: "Instances" }).click();
+    await page.getByRole("button", { name: "Purge lobby" }).click();
+    const dialog = page.getByRole("dialog");
+    assert.match(await dialog.innerText(), /deletes its storage/);
+    await dialog.getByRole("button", { name: "Purge instance" }).click();
+    await page.getByText("No instances.").waitFor();
+    const after = await server.api(
+      "GET",
+      "/v1/app_default/durable-objects/notes/instances/lobby/storage",
+    );
+    assert.deepEqual((await after.json()).items, []);
+
+    // The apps view in dark mode and on a phone-sized screen (screenshots only).
+    if (shots) {
+      await page.getByRole("link", { name: "dohost console" }).click();
+      await page.getByRole("heading", { name: "Apps and classes" }).waitFor();
+      await shot(page, "apps");
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await shot(page, "apps-phone-dark");
+    }
+  },
+});
