@@ -80,7 +80,13 @@ async function ensureEmptyDir(dir: string): Promise<void> {
       });
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (error instanceof ServerError) throw error;
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ServerError("VALIDATION_INVALID_SCHEMA", `Cannot back up into "${dir}": ${error}`, {
+        reason: "INVALID_BACKUP_DIR",
+        remediation: "Choose a new or empty directory the server can write.",
+      });
+    }
     await Deno.mkdir(dir, { recursive: true });
   }
 }
@@ -96,8 +102,14 @@ async function copyTree(from: string, to: string, report: BackupReport): Promise
       continue;
     }
     if (!entry.isFile || SKIPPED_SUFFIXES.some((suffix) => entry.name.endsWith(suffix))) continue;
-    if (entry.name.endsWith(".sqlite")) await copyDatabase(source, dest);
-    else await Deno.copyFile(source, dest);
+    try {
+      if (entry.name.endsWith(".sqlite")) await copyDatabase(source, dest);
+      else await Deno.copyFile(source, dest);
+    } catch (error) {
+      const gone = await Deno.stat(source).then(() => false, () => true);
+      if (gone) continue; // purged while the backup ran (a deleted instance or class)
+      throw error;
+    }
     report.files++;
     report.bytes += (await Deno.stat(dest)).size;
   }

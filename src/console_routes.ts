@@ -99,7 +99,6 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
       method,
       headers,
       body: hasBody ? c.req.raw.body : null,
-      signal: c.req.raw.signal,
     });
     const response = await deps.fetch(relayed);
     const answer = new Headers(response.headers);

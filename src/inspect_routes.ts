@@ -9,8 +9,10 @@
  * `:id` is the instance name as used in `/_do/<class>/<id>`, or its 64-hex id.
  */
 
+import { dirname, join } from "node:path";
 import type { Context } from "hono";
 import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { isObjectIdOf, objectIdFromName } from "../workers/protocol.ts";
@@ -70,6 +72,14 @@ const DEFAULT_KV_LIMIT = 100;
 const MAX_KV_LIMIT = 1000;
 const DEFAULT_LOG_LIMIT = 100;
 const PING_MS = 15_000;
+/** These routes come before the control API's body limit (imports are larger): SQL has its own. */
+const MAX_SQL_BODY = 1024 * 1024;
+
+function onError(): never {
+  throw new ServerError("PAYLOAD_TOO_LARGE", "Request body is too large", {
+    remediation: `Send at most ${MAX_SQL_BODY} bytes.`,
+  });
+}
 
 /** The inspection routes, mounted under `/v1`. */
 export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
@@ -93,20 +103,24 @@ export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
     return c.json({ id: target.idHex, name: target.name, ...page });
   });
 
-  api.post(`${base}/instances/:id/sql`, async (c) => {
-    const target = targetOf(c, deps);
-    const body = parse(SqlBody, await json(c.req.raw));
-    const path = await existingFile(deps, target);
-    try {
-      return c.json(querySql(path, body.query, body.params));
-    } catch (error) {
-      if (!(error instanceof QueryError)) throw error;
-      throw new ServerError("REQUEST_ERROR", error.message, {
-        reason: error.reason,
-        remediation: "Only read-only statements (SELECT, read-only PRAGMAs) can run here.",
-      });
-    }
-  });
+  api.post(
+    `${base}/instances/:id/sql`,
+    bodyLimit({ maxSize: MAX_SQL_BODY, onError }),
+    async (c) => {
+      const target = targetOf(c, deps);
+      const body = parse(SqlBody, await json(c.req.raw));
+      const path = await existingFile(deps, target);
+      try {
+        return c.json(querySql(path, body.query, body.params));
+      } catch (error) {
+        if (!(error instanceof QueryError)) throw error;
+        throw new ServerError("REQUEST_ERROR", error.message, {
+          reason: error.reason,
+          remediation: "Only read-only statements (SELECT, read-only PRAGMAs) can run here.",
+        });
+      }
+    },
+  );
 
   api.get(`${base}/instances/:id/export`, async (c) => {
     const target = targetOf(c, deps);
@@ -131,7 +145,8 @@ export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
     const target = targetOf(c, deps);
     const { appId } = target.app;
     const path = await deps.storage.dbPath(appId, target.record.name, target.idHex);
-    const staged = `${path}.import-${crypto.randomUUID()}`;
+    // A hidden name beside the target: backups skip it, and the rename stays on one filesystem.
+    const staged = join(dirname(path), `.import-${crypto.randomUUID()}`);
     try {
       const bytes = await receiveFile(c.req.raw, staged, deps.maxImportBytes);
       await checkDatabase(staged);
@@ -178,7 +193,7 @@ export function inspectRoutes(deps: InspectDeps): Hono<ControlEnv> {
   return api;
 }
 
-/** Live instances, then every instance with a database file, by id. */
+/** Every live instance, instance with a database file and socket holder, sorted by id. */
 async function listInstances(
   deps: InspectDeps,
   app: App,
@@ -195,7 +210,11 @@ async function listInstances(
     (await deps.storage.files(app.appId, record.name)).map((file) => [file.idHex, file]),
   );
   const names = deps.index.names(app.appId, record.name);
-  const ids = [...new Set([...live.keys(), ...files.keys()])].sort();
+  const holders = deps.sockets.holders(app.appId, record.name);
+  for (const holder of holders) names.set(holder.idHex, holder.name);
+  const ids = [
+    ...new Set([...live.keys(), ...files.keys(), ...holders.map((holder) => holder.idHex)]),
+  ].sort();
   return ids.map((idHex) => {
     const instance = live.get(idHex);
     const file = files.get(idHex);

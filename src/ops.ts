@@ -71,6 +71,7 @@ export class Operations {
     const sockets: SocketView = {
       count: (key) => this.sockets.count(key),
       hibernated: (key) => this.sockets.hibernated(key),
+      holders: (appId, className) => this.sockets.holders(appId, className),
       totals: () => this.sockets.totals(),
     };
     app.use("/_do/*", countRequests(this.metrics, deps.dispatch));

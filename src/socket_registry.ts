@@ -275,6 +275,12 @@ export class SocketRegistry implements SocketView {
     return this.count(key) > 0 && !this.#isLive(key);
   }
 
+  holders(appId: string, className: string): InstanceTarget[] {
+    return this.matching(appId, className)
+      .filter((entry) => entry.sockets.size > 0)
+      .map((entry) => entry.target);
+  }
+
   totals(): { sockets: number; hibernated: number } {
     let sockets = 0;
     let hibernated = 0;

@@ -7,12 +7,16 @@
  * reports none.
  */
 
+import type { InstanceTarget } from "./instances.ts";
+
 /** Read access to the host-side socket registry. */
 export interface SocketView {
   /** Open client sockets of one instance (`instanceKey()` of `instances.ts`). */
   count(key: string): number;
   /** Whether the instance is hibernated: no worker, its sockets held by the host. */
   hibernated(key: string): boolean;
+  /** The instances of a class that hold open sockets (live or hibernated). */
+  holders(appId: string, className: string): InstanceTarget[];
   /** Server-wide totals. */
   totals(): { sockets: number; hibernated: number };
 }
@@ -21,5 +25,6 @@ export interface SocketView {
 export const NO_SOCKETS: SocketView = {
   count: () => 0,
   hibernated: () => false,
+  holders: () => [],
   totals: () => ({ sockets: 0, hibernated: 0 }),
 };

@@ -144,14 +144,17 @@ function handle(message: HostMessage): void {
       );
       return;
     case "rpc":
-      withCallDepth(message.depth, () =>
-        withRuntime((rt) =>
-          receiveRpc(rt, message.method, message.args).then(
-            (value) =>
-              host.post({ type: "rpc-result", reqId: message.reqId, value, cpu: host.cpu() }),
-            (error) => rt.fail(message.reqId, error),
-          )
-        ));
+      withCallDepth(
+        message.depth,
+        () =>
+          withRuntime((rt) =>
+            receiveRpc(rt, message.method, message.args).then(
+              (value) =>
+                host.post({ type: "rpc-result", reqId: message.reqId, value, cpu: host.cpu() }),
+              (error) => rt.fail(message.reqId, error),
+            )
+          ),
+      );
       return;
     case "call-result":
       calls.settle(message.callId, message.result);

@@ -11,6 +11,9 @@ import type { InstanceDb } from "./instance_db.ts";
 import { type KeyRange, rangeQuery, toKeyString } from "./kv_range.ts";
 import { decodeValue, encodeValue } from "./value_codec.ts";
 
+/** Framing bytes the V8 serializer adds around a value (workerd allows the same slack). */
+const SERIALIZATION_OVERHEAD = 34;
+
 /** Size limits applied to keys (UTF-8 bytes) and encoded values. */
 export interface KvLimits {
   maxKeyBytes: number;
@@ -52,11 +55,15 @@ export class KvStore {
     return text;
   }
 
-  /** Serializes `value` now (later mutation does not matter) and enforces the value limit. */
+  /**
+   * Serializes `value` now (later mutation does not matter) and enforces the value limit. The
+   * serialized form may exceed the limit by the serializer's framing, as in workerd, so a
+   * `Uint8Array` of exactly the limit fits.
+   */
   encode(value: unknown): Uint8Array {
     const bytes = encodeValue(value);
     const max = this.#limits.maxValueBytes;
-    if (bytes.byteLength > max) {
+    if (bytes.byteLength > max + SERIALIZATION_OVERHEAD) {
       throw new RangeError(
         `Values cannot be larger than ${max} bytes. A value of size ${bytes.byteLength} was provided.`,
       );

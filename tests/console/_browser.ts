@@ -2,10 +2,12 @@
  * Headless Chromium for the console tests, driven by playwright-core with Debian's `chromium`
  * (no browser download). playwright-core reads `/proc` paths that Deno only allows with
  * `--allow-all`, so the browser tests run under `deno task test:console`; in the plain test
- * run they are reported as ignored, with the reason in their name.
+ * run they are reported as ignored, with the reason in their name. That task also leaves out
+ * `--disallow-code-generation-from-strings`: playwright-core compiles its own helpers with it,
+ * and the browser tests do not exercise the object sandbox.
  */
 
-import type { BrowserContext } from "playwright-core";
+import type { Page } from "playwright-core";
 
 const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 
@@ -23,7 +25,8 @@ const FLAGS = [
 
 /** Why the browser tests cannot run here, or null when they can. */
 export function browserSkipReason(): string | null {
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+  const names = ["run", "sys", "ffi", "env", "net", "read", "write"] as const;
+  if (names.some((name) => Deno.permissions.querySync({ name }).state !== "granted")) {
     return "needs --allow-all for playwright-core; run `deno task test:console`";
   }
   if (!chromiumPath()) {
@@ -45,22 +48,27 @@ export function chromiumPath(): string | null {
   return null;
 }
 
-/** A browser context with a fresh profile directory; dispose it to close and clean up. */
-export async function openBrowser(): Promise<BrowserContext & AsyncDisposable> {
+/** A page of a freshly started browser; dispose it to close the browser. */
+export interface BrowserPage extends AsyncDisposable {
+  page: Page;
+}
+
+/**
+ * Starts Chromium and opens a page. playwright-core gives each launch a fresh, temporary
+ * `--user-data-dir` (and removes it on close), so no profile state leaks between tests.
+ */
+export async function openBrowser(): Promise<BrowserPage> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error("chromium not found");
   const { chromium } = await import("playwright-core");
-  const profile = await Deno.makeTempDir({ prefix: "dohost-chromium-" });
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1280, height: 860 },
-  });
-  return Object.assign(context, {
-    async [Symbol.asyncDispose]() {
-      await context.close();
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    },
-  });
+  const browser = await chromium.launch({ executablePath, headless: true, args: FLAGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    return { page, [Symbol.asyncDispose]: () => browser.close() };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
 }

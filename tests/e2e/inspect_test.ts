@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { fixture, getJson, startServer, type TestServer } from "../_helpers.ts";
+import { WsClient } from "./_ws_client.ts";
 
 const BASE = "/v1/app_default/durable-objects/inspect-do";
 
@@ -250,4 +251,28 @@ Deno.test("GET …/logs returns console output with app, class and instance, and
     controller.abort(); // an open stream would hold the server's shutdown
     await reader.cancel().catch(() => {});
   }
+});
+
+Deno.test("GET …/instances shows sockets and the hibernated state from the socket registry", async () => {
+  await using server = await startServer();
+  await server.deploy("conformance-ws", await fixture("conformance_ws.ts"));
+  await using client = await WsClient.open(server, "/_do/conformance-ws/room/ws-hib");
+  client.send("hi");
+  assert.equal(await client.text(), "text:hi");
+  const list = async () => {
+    const res = await server.api("GET", "/v1/app_default/durable-objects/conformance-ws/instances");
+    return (await res.json()).instances as Row[];
+  };
+  assert.deepEqual((await list()).map((row) => [row.name, row.state, row.sockets]), [
+    ["room", "live", 1],
+  ]);
+  const evicted = await server.api(
+    "POST",
+    "/v1/app_default/durable-objects/conformance-ws/instances/room/evict?websockets=hibernate",
+  );
+  assert.equal(evicted.status, 200);
+  await evicted.body?.cancel();
+  assert.deepEqual((await list()).map((row) => [row.name, row.state, row.sockets]), [
+    ["room", "hibernated", 1],
+  ]);
 });

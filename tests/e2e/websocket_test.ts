@@ -170,7 +170,7 @@ Deno.test("limits: a client flooding a busy object is closed with 1011 once its 
   ]);
 });
 
-Deno.test("close codes: redeploy closes sockets (hibernated too) with 1012, ctx.abort() with 1011", async () => {
+Deno.test("close codes: redeploy, set_env and delete close sockets (hibernated too) with 1012, ctx.abort() with 1011", async () => {
   await using server = await conformance();
   const running = await WsClient.open(server, `${B}/r1/ws-hib`);
   const hibernated = await WsClient.open(server, `${B}/r2/ws-hib`);
@@ -188,6 +188,14 @@ Deno.test("close codes: redeploy closes sockets (hibernated too) with 1012, ctx.
   assert.equal((await running.closeEvent()).code, 1012);
   assert.equal((await hibernated.closeEvent()).code, 1012);
 
+  const envChange = await WsClient.open(server, `${B}/r4/ws-hib`);
+  const env = await server.api("PUT", "/v1/app_default/durable-objects/env/GREETING", {
+    value: "hi",
+  });
+  assert.equal(env.status, 200);
+  await env.body?.cancel();
+  assert.equal((await envChange.closeEvent()).code, 1012, "set_env");
+
   const aborted = await WsClient.open(server, `${B}/r3/ws-hib`);
   const res = await server.fetch(`${B}/r3/abort`);
   assert.equal(res.status, 500);
@@ -195,6 +203,12 @@ Deno.test("close codes: redeploy closes sockets (hibernated too) with 1012, ctx.
   const closed = await aborted.closeEvent();
   assert.equal(closed.code, 1011);
   assert.equal(closed.reason, "Durable Object connection closed because the object was reset.");
+
+  const deleted = await WsClient.open(server, `${B}/r5/ws-hib`);
+  const res2 = await server.api("DELETE", "/v1/app_default/durable-objects/conformance-ws");
+  assert.equal(res2.status, 200);
+  await res2.body?.cancel();
+  assert.equal((await deleted.closeEvent()).code, 1012, "delete");
 });
 
 Deno.test("close codes: evict with websockets=close closes with 1001, and so does shutdown", async () => {

@@ -125,7 +125,7 @@ export function DeployView(props: { api: Api; app: string; name: string | null }
       </form>
       <ErrorBox error={error} title="Deploy failed" />
       {position && (
-        <div class="box" aria-label="Where the error is">
+        <div class="box" role="region" aria-label="Where the error is">
           <p>
             Line {position.line}, column {position.column}{" "}
             <button type="button" onClick={goToLine}>Go to line</button>
