@@ -13,10 +13,6 @@
  * the committed module is stale.
  */
 
-// Side-effect imports: they make Deno fetch the packages the bundle resolves below.
-import "preact";
-import "preact/hooks";
-import "preact/jsx-runtime";
 import * as esbuild from "esbuild-wasm/esm/browser.js";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
@@ -41,8 +37,16 @@ const LOADERS: Record<string, esbuild.Loader> = {
   ".css": "css",
 };
 
+/**
+ * Packages the bundle imports. They are loaded once before bundling so Deno has them in its
+ * cache (resolving a specifier does not fetch it); the specifiers are not literals so the
+ * type-checker of this server-side file does not pull in Preact's DOM types.
+ */
+const PACKAGES = ["preact", "preact/hooks", "preact/jsx-runtime"];
+
 /** Bundles and minifies the console. */
 export async function buildConsole(): Promise<ConsoleAssets> {
+  await Promise.all(PACKAGES.map((specifier) => import(specifier)));
   await initBundler();
   const [js, css, html] = await Promise.all([
     bundle(join(ROOT, "src/main.tsx")),

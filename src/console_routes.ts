@@ -17,6 +17,7 @@ import { Hono } from "hono";
 import { DEFAULT_APP_ID } from "./apps.ts";
 import type { AppStore } from "./apps.ts";
 import { controlPrincipal, visibleApp } from "./auth.ts";
+import { ServerError } from "./errors.ts";
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_JS, CONSOLE_VERSION } from "./console_assets.gen.ts";
 
 /** What the console routes need. */
@@ -80,6 +81,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const token = c.req.header(CONSOLE_TOKEN_HEADER);
     const principal = controlPrincipal(token && `Bearer ${token}`, deps);
     const target = visibleApp(principal, c.req.param("appId"), deps.apps);
+    if (c.req.header("upgrade")) {
+      throw new ServerError("REQUEST_ERROR", "WebSockets are not relayed", {
+        reason: "WEBSOCKET_NOT_RELAYED",
+        remediation: "Open the WebSocket on the app's host: ws://<subdomain>.<domain>/_do/…",
+      });
+    }
     const url = new URL(c.req.url);
     const prefix = `/_console/try/${encodeURIComponent(target.appId)}`;
     const rest = url.pathname.startsWith(prefix)

@@ -25,6 +25,12 @@ const MAX_ID_BYTES = 4096;
 const ID_CACHE_SIZE = 4096;
 const idCache = new Map<string, string>();
 
+/**
+ * Methods the fetch `Request` constructor refuses, so no object could receive them; forwarding
+ * one would fail inside the instance's worker instead of here.
+ */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
 /** What the dispatcher needs. */
 export interface DispatchDeps {
   config: Config;
@@ -106,6 +112,9 @@ function cachedObjectId(namespace: string, name: string): string {
 
 /** Handles an HTTP request on `/_do/*`. */
 export async function dispatchHttp(c: Context, deps: DispatchDeps): Promise<Response> {
+  if (FORBIDDEN_METHODS.has(c.req.method.toUpperCase())) {
+    return text(405, `method ${c.req.method} is not allowed`);
+  }
   const resolved = await resolveRequest(c, deps, { queryToken: false });
   if (resolved instanceof Response) return resolved;
   const { target } = resolved;
@@ -146,10 +155,15 @@ async function readBody(request: Request, limit: number): Promise<ArrayBuffer | 
   if (declared > limit) return text(413, `payload too large: limit is ${limit} bytes`);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > limit) return text(413, `payload too large: limit is ${limit} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > limit) return text(413, `payload too large: limit is ${limit} bytes`);
+      chunks.push(chunk);
+    }
+  } catch {
+    // The client went away or sent a malformed body (fewer bytes than declared, bad chunks).
+    return text(400, "invalid request body: it ended early or is malformed");
   }
   const body = new Uint8Array(size);
   let offset = 0;

@@ -111,6 +111,13 @@ export function querySql(path: string, query: string, params: unknown[]): SqlRes
     } catch (error) {
       if (error instanceof QueryError) throw error;
       const message = error instanceof Error ? error.message : String(error);
+      if (/\bWITH\s+RECURSIVE\b/i.test(query)) {
+        throw new QueryError(
+          "READ_ONLY",
+          "Cannot run a recursive query: inspection queries run on the server's main thread " +
+            "and must finish",
+        );
+      }
       if (/not authorized|readonly|read-only/i.test(message)) {
         throw new QueryError("READ_ONLY", `Cannot run a query that writes: ${message}`);
       }
@@ -157,7 +164,6 @@ function readOnlyAuthorizer(action: number, arg1: string | null, arg2: string | 
     case AUTH.SELECT:
     case AUTH.READ:
     case AUTH.FUNCTION:
-    case AUTH.RECURSIVE:
       return AUTH.OK;
     case AUTH.PRAGMA:
       return arg2 === null || SCHEMA_PRAGMAS.has(arg1?.toLowerCase() ?? "") ? AUTH.OK : AUTH.DENY;

@@ -120,6 +120,9 @@ export class InstanceManager {
   readonly #held = new Map<string, Promise<void>>();
   #stopQueue: Promise<void> = Promise.resolve();
   #sweeper: ReturnType<typeof setInterval>;
+  /** Idle probes in flight (negative sequence numbers: the socket bridge uses positive ones). */
+  readonly #idleProbes = new Map<number, { instance: Instance; lastActive: number }>();
+  #idleProbeSeq = 0;
   #closed = false;
   #events: InstanceEvents | null = null;
   /** Booted workers for cold starts (`--warm-workers`); null when disabled. */
@@ -343,8 +346,11 @@ export class InstanceManager {
       case "call":
         this.#events?.call(instance, message.callId, message.call);
         return;
-      case "ws-out":
       case "ws-idle":
+        if (this.#idleProbes.has(message.seq)) this.#idleAnswer(message.seq, message.idle);
+        else this.#options.sockets?.onMessage(instance, message);
+        return;
+      case "ws-out":
         this.#options.sockets?.onMessage(instance, message);
         return;
       default:
@@ -376,14 +382,41 @@ export class InstanceManager {
     await this.#enqueueStops(victims, "evict");
   }
 
+  /**
+   * Stops instances idle for `--idle-timeout`. A candidate is first asked whether anything
+   * still runs inside it (a pending timer, `waitUntil`, an uncommitted write): on Cloudflare a
+   * scheduled callback keeps an object in memory, so only an instance that answers "idle" and
+   * saw no event since the question is stopped.
+   */
   #sweepIdle(): void {
+    for (const [seq, probe] of this.#idleProbes) {
+      if (probe.instance.host.exited) this.#idleProbes.delete(seq);
+    }
+    const probed = new Set([...this.#idleProbes.values()].map((probe) => probe.instance));
+    for (const instance of this.#live.values()) {
+      if (!this.#isIdle(instance) || probed.has(instance)) continue;
+      const seq = --this.#idleProbeSeq;
+      this.#idleProbes.set(seq, { instance, lastActive: instance.lastActive });
+      instance.host.post({ type: "ws-probe", seq });
+    }
+  }
+
+  #isIdle(instance: Instance): boolean {
     const cutoff = Date.now() - this.#options.config.idleTimeoutSec * 1000;
-    const idle = [...this.#live.values()].filter((instance) =>
-      instance.host.pending === 0 && instance.lastActive < cutoff &&
-      !this.#options.sockets?.holds(instance.key)
-    );
-    for (const instance of idle) this.#live.delete(instance.key);
-    if (idle.length) this.#enqueueStops(idle, "idle");
+    return instance.host.pending === 0 && instance.lastActive < cutoff &&
+      !this.#options.sockets?.holds(instance.key);
+  }
+
+  /** The answer to an idle probe of {@linkcode InstanceManager.#sweepIdle}. */
+  #idleAnswer(seq: number, idle: boolean): void {
+    const probe = this.#idleProbes.get(seq);
+    this.#idleProbes.delete(seq);
+    if (!probe || !idle) return;
+    const { instance, lastActive } = probe;
+    if (this.#live.get(instance.key) !== instance || instance.lastActive !== lastActive) return;
+    if (!this.#isIdle(instance)) return;
+    this.#live.delete(instance.key);
+    this.#enqueueStops([instance], "idle");
   }
 
   /** Stops instances strictly one after another, across all callers. */

@@ -64,6 +64,12 @@ Deno.test("the try-it relay reaches the app's data plane with the console token"
   );
   assert.deepEqual(await direct.json(), { text: "via relay", count: 1 });
 
+  const upgrade = await server.fetch(relay, {
+    headers: { "x-dohost-console-token": created.service_key, upgrade: "websocket" },
+  });
+  assert.equal(upgrade.status, 400);
+  assert.equal((await upgrade.json()).error.reason, "WEBSOCKET_NOT_RELAYED");
+
   // app_default is reached on the bare domain; its class "notes" does not exist.
   const fallback = await server.fetch("/_console/try/app_default/_do/notes/room", {
     headers: { "x-dohost-console-token": server.adminToken },

@@ -309,6 +309,12 @@ export class WebSocketHub implements SocketSink {
 
   /** Queues an operation for the host; the batch leaves at the end of the turn. */
   push(op: WireSocketOp, transfer?: ArrayBuffer): void {
+    if (op.op === "auto-response" || op.op === "event-timeout") {
+      // Settings reach the host at once, before any response of this turn: a client message
+      // arriving right after must already see them. Nothing reaches a client, so no output gate.
+      this.#deps.post({ type: "ws-out", ops: [op] });
+      return;
+    }
     const last = this.#ops.at(-1);
     if (
       op.op === "send" && last?.op === "send" && typeof op.data === "string" &&
@@ -354,8 +360,10 @@ export class WebSocketHub implements SocketSink {
 
   #message(sockId: number, data: string | ArrayBuffer): void {
     let acked = false;
+    // Once the worker stops, a message it has not dispatched stays unacknowledged: the host
+    // hands it to the next worker instead.
     const ack = () => {
-      if (acked) return;
+      if (acked || this.#stopped) return;
       acked = true;
       this.push({ op: "ack", sockId, count: 1 });
     };
@@ -366,6 +374,7 @@ export class WebSocketHub implements SocketSink {
     }
     const state = socketInternals(ws);
     this.#run((instance) => {
+      if (this.#stopped) return undefined;
       ack();
       if (state.mode === "accepted") {
         dispatchMessage(ws, data);

@@ -18,7 +18,7 @@ const shots = Deno.env.get("DOHOST_CONSOLE_SCREENSHOTS") ?? null;
 async function shot(page: Page, name: string): Promise<void> {
   if (!shots) return;
   await Deno.mkdir(shots, { recursive: true });
-  await page.screenshot({ path: `${shots}/${name}.png` });
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
 Deno.test({
@@ -106,6 +106,10 @@ Deno.test({
     await page.getByRole("link", { name: "Instances" }).click();
     const instance = page.getByRole("row").filter({ hasText: "lobby" });
     await instance.waitFor();
+    await page.getByLabel("Filter").fill("no-such-instance");
+    await page.getByText("No instances.").waitFor();
+    await page.getByLabel("Filter").fill("lob");
+    await instance.waitFor();
     assert.match(await instance.innerText(), /live|hibernated|stopped/);
     await shot(page, "instances");
     await instance.getByRole("link", { name: "lobby" }).click();
@@ -133,11 +137,19 @@ Deno.test({
     await response.body?.cancel();
     await page.getByRole("log", { name: /Log lines/ }).getByText(`stored note: ${marker}`)
       .waitFor();
-    await page.getByRole("img", { name: /requests in the last/ }).first().waitFor();
+    // The chart samples usage every 5 s: the request shows up as a bar.
+    await page.getByRole("img", { name: /^[1-9]\d* requests in the last/ }).waitFor();
     await shot(page, "logs");
 
-    // Purge: the dialog says what goes; afterwards the instance and its storage are gone.
+    // Export downloads the instance's SQLite file.
     await page.getByRole("link", { name: "Instances" }).click();
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Export lobby" }).click();
+    const file = await (await download).path();
+    const header = (await Deno.readFile(file)).subarray(0, 15);
+    assert.equal(new TextDecoder().decode(header), "SQLite format 3");
+
+    // Purge: the dialog says what goes; afterwards the instance and its storage are gone.
     await page.getByRole("button", { name: "Purge lobby" }).click();
     const dialog = page.getByRole("dialog");
     assert.match(await dialog.innerText(), /deletes its storage/);
@@ -213,6 +225,28 @@ Deno.test({
     await page.getByLabel("Message", { exact: true }).fill("hello");
     await page.getByRole("button", { name: "Send", exact: true }).click();
     await frames.getByText("echo:hello").waitFor();
+
+    // Env vars: set one (the value is never shown back), then delete it.
+    await page.goto(`${server.url}/_console/#/${created.app_id}/env`);
+    await page.getByText("stops every live instance of this app").waitFor();
+    await page.getByLabel("Key", { exact: true }).fill("GREETING");
+    await page.getByLabel("Value", { exact: true }).fill("secret-value");
+    await page.getByRole("button", { name: "Set and restart instances" }).click();
+    const keys = page.getByRole("list", { name: "Env var keys" });
+    await keys.getByText("GREETING", { exact: true }).first().waitFor();
+    assert.equal(await page.getByText("secret-value").count(), 0);
+    await keys.getByRole("button", { name: "Delete GREETING" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: /^Delete/ }).click();
+    await page.getByText("No env vars.").waitFor();
+
+    // Deleting the class says what is purged first.
+    await page.goto(`${server.url}/_console/#/${created.app_id}/do/notes`);
+    await page.getByRole("button", { name: "Delete class" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText(/purges 1 instance and all their storage/).waitFor();
+    await dialog.getByRole("button", { name: "Delete class and purge storage" }).click();
+    await page.getByRole("heading", { name: "Apps and classes" }).waitFor();
+    await page.getByText("No classes yet.").waitFor();
 
     // Sign out forgets the key.
     await page.getByRole("button", { name: "Sign out" }).click();

@@ -269,9 +269,16 @@ Deno.test("close: a class without webSocketClose still drops the closed socket (
 Deno.test("order: 100 rapid messages from one socket are handled in order, also across a wake-up", async () => {
   await using server = await conformance();
   await using client = await WsClient.open(server, `${B}/jorder/ws-hib`);
+  // The worker is busy when the eviction arrives: what it has not dispatched by then is handed
+  // to the next worker, still in order. The auto-response ("pong", answered by the host while
+  // the worker spins) shows that the host has read and forwarded every earlier message.
+  client.send("spin:1000");
   for (let i = 0; i < 50; i++) client.send(`m${i}`);
+  client.send("ping");
+  assert.equal(await client.text(), "pong");
   await hibernate(server, "jorder");
   for (let i = 50; i < 100; i++) client.send(`m${i}`);
+  assert.equal(await client.text(), "spun");
   const replies: string[] = [];
   for (let i = 0; i < 100; i++) replies.push(await client.text());
   const expected = Array.from({ length: 100 }, (_, i) => `m${i}`);

@@ -35,60 +35,51 @@ export async function rawExchange(
   const decoder = new TextDecoder();
   let text = "";
   let closed = false;
-  const deadline = Date.now() + (options.waitMs ?? 3_000);
+  let expired = false;
+  // Closing the connection is what ends a write or read the server never lets finish.
+  const timer = setTimeout(() => {
+    expired = true;
+    closeQuietly(conn);
+  }, options.waitMs ?? 3_000);
   try {
     await writeAll(conn, typeof request === "string" ? new TextEncoder().encode(request) : request);
-    if (options.closeWrite) await conn.closeWrite().catch(() => {});
+    if (options.closeWrite) await conn.closeWrite();
     const buffer = new Uint8Array(16 * 1024);
-    let sentThen = false;
-    while (Date.now() < deadline) {
-      const n = await readWithin(conn, buffer, deadline - Date.now());
-      if (n === "timeout") break;
+    let then = options.then;
+    while (true) {
+      const n = await conn.read(buffer);
       if (n === null) {
         closed = true;
         break;
       }
       text += decoder.decode(buffer.subarray(0, n), { stream: true });
-      if (options.then && !sentThen) {
-        sentThen = true;
-        await writeAll(conn, options.then).catch(() => {});
+      if (then) {
+        await writeAll(conn, then);
+        then = undefined;
+      } else if (options.until && text.includes(options.until)) {
+        break;
       }
-      if (options.until && text.includes(options.until) && !options.then) break;
     }
   } catch {
-    closed = true;
+    closed = !expired;
   } finally {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
+    clearTimeout(timer);
+    closeQuietly(conn);
   }
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return { text, status: match?.[1] ? Number(match[1]) : null, closed };
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
 }
 
-async function readWithin(
-  conn: Deno.Conn,
-  buffer: Uint8Array,
-  ms: number,
-): Promise<number | null | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) =>
-    timer = setTimeout(() => resolve("timeout"), ms)
-  );
-  try {
-    const read = conn.read(buffer);
-    const result = await Promise.race([read, timeout]);
-    if (result === "timeout") read.catch(() => {});
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
 }
 
 /** A client WebSocket frame (masked, as clients must send them unless `unmasked`). */

@@ -67,12 +67,16 @@ export function ActivityChart(
       <Bars
         title="Requests per 5 s"
         values={requests}
-        summary={`${count(sum(requests))} requests in the last ${minutes(deltas.length)}`}
+        summary={deltas.length
+          ? `${count(sum(requests))} requests in the last ${minutes(deltas.length)}`
+          : "collecting the first samples"}
       />
       <Bars
         title="CPU ms per 5 s"
         values={cpu}
-        summary={`${count(sum(cpu))} ms of CPU in the last ${minutes(deltas.length)}`}
+        summary={deltas.length
+          ? `${count(sum(cpu))} ms of CPU in the last ${minutes(deltas.length)}`
+          : "collecting the first samples"}
       />
     </div>
   );

@@ -120,6 +120,7 @@ export function InstancesView(props: { api: Api; app: string; name: string }): J
                   <th
                     key={column}
                     scope="col"
+                    class={column === "sockets" || column === "storage_bytes" ? "num" : undefined}
                     aria-sort={sort.column === column
                       ? (sort.ascending ? "ascending" : "descending")
                       : "none"}

@@ -47,7 +47,7 @@ export function TryView(props: {
           </span>
         )}
       </div>
-      <div class="grid2 top">
+      <div class="grid2">
         <HttpPanel {...props} instance={instance} />
         <SocketPanel {...props} instance={instance} />
       </div>
