@@ -9,7 +9,7 @@
  * with the ratio dohost / peer for the headline metrics.
  *
  *   deno task bench [--reps 3] [--duration 5] [--targets dohost,workerd,miniflare,deno-bare]
- *                   [--only echo,counter] [--out bench/results] [--dohost-flags "--warm-workers 4"]
+ *                   [--only echo,counter] [--out bench/results] [--dohost-flags="--warm-workers 4"]
  */
 
 import { dirname, join } from "node:path";
@@ -36,10 +36,11 @@ const { values } = parseArgs({
     reps: { type: "string", default: "3" },
     duration: { type: "string", default: "5" },
     connections: { type: "string", default: "64" },
+    instances: { type: "string", default: "1000" },
     targets: { type: "string", default: TARGETS.join(",") },
     only: { type: "string", default: "" },
     out: { type: "string", default: "bench/results" },
-    "dohost-flags": { type: "string", default: "--idle-timeout 10" },
+    "dohost-flags": { type: "string", default: "" },
     "max-other": { type: "string", default: "0.35" },
     "quiet-wait": { type: "string", default: "30" },
     retries: { type: "string", default: "1" },
@@ -51,7 +52,8 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "deno task bench [--reps N] [--duration SEC] [--connections N] [--targets a,b] " +
+    "deno task bench [--reps N] [--duration SEC] [--connections N] [--instances N] " +
+      "[--targets a,b] " +
       "[--only scenario,…] [--out DIR] [--dohost-flags FLAGS] [--max-other CORES] " +
       "[--quiet-wait SEC] [--retries N] [--dohost-dir CHECKOUT] [--docs]\n" +
       "  --docs  also replace the generated section of docs/benchmarks.md with this run",
@@ -62,6 +64,7 @@ if (values.help) {
 const reps = positive("reps");
 const durationMs = positive("duration") * 1000;
 const connections = positive("connections");
+const instances = positive("instances");
 const maxOther = Number(values["max-other"]);
 const quietWaitMs = Number(values["quiet-wait"]) * 1000;
 const retries = Number(values.retries);
@@ -77,7 +80,7 @@ function log(line: string): void {
   console.error(line);
 }
 
-function positive(name: "reps" | "duration" | "connections"): number {
+function positive(name: "reps" | "duration" | "connections" | "instances"): number {
   const value = Number(values[name]);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be positive`);
   return value;
@@ -90,6 +93,14 @@ const stamp = startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19);
 const outDir = values.out;
 await Deno.mkdir(join(outDir, "logs"), { recursive: true });
 const runs: RunRecord[] = [];
+/** The server running now: stopped on Ctrl-C so no peer process is left behind. */
+let current: RunningTarget | null = null;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    log(`\n${signal}: stopping ${current?.name ?? "nothing"}`);
+    (current?.stop() ?? Promise.resolve()).finally(() => Deno.exit(130));
+  });
+}
 const commands: Record<string, string> = {};
 let port = 18_700 + Math.floor(Math.random() * 500);
 
@@ -130,7 +141,7 @@ async function runOne(
       port: port++,
       workDir,
       logPath,
-      dohostFlags,
+      dohostFlags: [...(scenario.dohostFlags ?? []), ...dohostFlags],
       dohostDir: values["dohost-dir"],
     });
   } catch (error) {
@@ -139,6 +150,7 @@ async function runOne(
     return { target: name, scenario: key, rep, metrics: {}, error: message, disturbed: false };
   }
   commands[name] = target.describe;
+  current = target;
   try {
     const load = await waitForQuiet([target.pid, Deno.pid], maxOther, quietWaitMs);
     if (load >= maxOther) log(`  machine still busy (${load.toFixed(2)} cores), running anyway`);
@@ -152,6 +164,7 @@ async function runOne(
         runId: `r${rep}a${attempt}-${crypto.randomUUID().slice(0, 8)}`,
         durationMs,
         connections,
+        instances,
         log,
       });
     } catch (error) {
@@ -173,6 +186,7 @@ async function runOne(
       disturbed: typeof metrics.other_cpu_s === "number" && otherCores > maxOther,
     };
   } finally {
+    current = null;
     await target.stop();
   }
 }
@@ -193,7 +207,14 @@ const report: BenchReport = {
   machine: await machine(),
   versions: await peerVersions(),
   commands: { ...commands, start_task: `deno ${(await startTaskArgs()).join(" ")}` },
-  options: { reps, durationMs, connections, targets, scenarios: scenarios.map((s) => s.key) },
+  options: {
+    reps,
+    durationMs,
+    connections,
+    instances,
+    targets,
+    scenarios: scenarios.map((s) => s.key),
+  },
   runs,
   summary: summarizeRuns(runs),
 };
@@ -210,9 +231,8 @@ await Deno.writeTextFile(
     "",
     `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`,
     "",
-    `Options: ${reps} repetitions, ${
-      durationMs / 1000
-    } s per load phase, ${connections} connections`,
+    `Options: ${reps} repetitions, ${durationMs / 1000} s per load phase, ` +
+    `${connections} connections, ${instances} instances in the memory and spread scenarios`,
     "",
     "Each cell: median over the repetitions (± half the min–max range, in % of the median).",
     "",
@@ -226,6 +246,8 @@ if (values.docs) {
   await writeDocs(await Deno.readTextFile(mdPath));
   log(`updated ${DOCS_PATH}`);
 }
+// The signal listeners would keep the process alive.
+Deno.exit(0);
 
 /** Replaces the text between the bench markers of docs/benchmarks.md with `section`. */
 async function writeDocs(section: string): Promise<void> {

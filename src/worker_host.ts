@@ -20,6 +20,8 @@ import type {
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 
 const ENTRY = new URL("../workers/entry.ts", import.meta.url);
+/** How long `terminate()` waits for a booting worker before terminating it anyway. */
+const BOOT_WAIT_MS = 10_000;
 /** How long a stopping worker gets to commit and close before it is terminated. */
 const STOP_GRACE_MS = 2_000;
 
@@ -191,11 +193,29 @@ export class WorkerHost {
     return this.#stopping;
   }
 
-  /** Ends the worker at once (preempts running code). */
+  /**
+   * Ends the worker at once (preempts running code). A worker still booting is first allowed
+   * to finish its bootstrap: Deno 2.9.6 panics (and takes the whole process down) when a
+   * worker is terminated while its runtime is still loading its built-in modules.
+   */
   async terminate(error?: WireError): Promise<void> {
     if (error) this.#exitError ??= error;
-    if (!this.#exited) await this.#worker.terminate();
+    if (!this.#exited) {
+      await this.#bootedOrExited();
+      if (!this.#exited) await this.#worker.terminate();
+    }
     this.#exit();
+  }
+
+  async #bootedOrExited(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = new Promise<void>((resolve) => this.#worker.once("exit", () => resolve()));
+    await Promise.race([
+      this.#ready,
+      exited,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, BOOT_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
   }
 
   #receive(message: WorkerMessage): void {

@@ -37,6 +37,8 @@ export interface SpawnOptions {
   dataDir: string;
   /** Extra server flags, e.g. `["--cpu-limit-ms", "200"]`. */
   flags?: string[];
+  /** Extra environment variables for the process (e.g. allocator tuning). */
+  env?: Record<string, string>;
 }
 
 /** The `deno` arguments of the `start` task, with `main.ts` made absolute. */
@@ -65,7 +67,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: ROOT.pathname,
-    env: { DOHOST_ADMIN_TOKEN: ADMIN, NO_COLOR: "1" },
+    env: { ...options.env, DOHOST_ADMIN_TOKEN: ADMIN, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
