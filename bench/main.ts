@@ -37,6 +37,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "5" },
     connections: { type: "string", default: "64" },
     instances: { type: "string", default: "1000" },
+    "cold-gap": { type: "string", default: "50" },
     targets: { type: "string", default: TARGETS.join(",") },
     only: { type: "string", default: "" },
     out: { type: "string", default: "bench/results" },
@@ -53,6 +54,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "deno task bench [--reps N] [--duration SEC] [--connections N] [--instances N] " +
+      "[--cold-gap MS] " +
       "[--targets a,b] " +
       "[--only scenario,…] [--out DIR] [--dohost-flags FLAGS] [--max-other CORES] " +
       "[--quiet-wait SEC] [--retries N] [--dohost-dir CHECKOUT] [--docs]\n" +
@@ -65,6 +67,7 @@ const reps = positive("reps");
 const durationMs = positive("duration") * 1000;
 const connections = positive("connections");
 const instances = positive("instances");
+const coldGapMs = positive("cold-gap");
 const maxOther = Number(values["max-other"]);
 const quietWaitMs = Number(values["quiet-wait"]) * 1000;
 const retries = Number(values.retries);
@@ -80,7 +83,9 @@ function log(line: string): void {
   console.error(line);
 }
 
-function positive(name: "reps" | "duration" | "connections" | "instances"): number {
+function positive(
+  name: "reps" | "duration" | "connections" | "instances" | "cold-gap",
+): number {
   const value = Number(values[name]);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be positive`);
   return value;
@@ -94,11 +99,12 @@ const outDir = values.out;
 await Deno.mkdir(join(outDir, "logs"), { recursive: true });
 const runs: RunRecord[] = [];
 /** The server running now: stopped on Ctrl-C so no peer process is left behind. */
-let current: RunningTarget | null = null;
+let current: Promise<RunningTarget> | null = null;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => {
-    log(`\n${signal}: stopping ${current?.name ?? "nothing"}`);
-    (current?.stop() ?? Promise.resolve()).finally(() => Deno.exit(130));
+    log(`\n${signal}: stopping the server under test`);
+    (current ?? Promise.reject()).then((target) => target.stop()).catch(() => {})
+      .finally(() => Deno.exit(130));
   });
 }
 const commands: Record<string, string> = {};
@@ -137,20 +143,21 @@ async function runOne(
   // A fresh server per scenario: no scenario sees instances, memory or files of another.
   let target: RunningTarget;
   try {
-    target = await startTarget(name, {
+    current = startTarget(name, {
       port: port++,
       workDir,
       logPath,
       dohostFlags: [...(scenario.dohostFlags ?? []), ...dohostFlags],
       dohostDir: values["dohost-dir"],
     });
+    target = await current;
   } catch (error) {
+    current = null;
     const message = error instanceof Error ? error.message : String(error);
     log(`${name} failed to start: ${message}`);
     return { target: name, scenario: key, rep, metrics: {}, error: message, disturbed: false };
   }
   commands[name] = target.describe;
-  current = target;
   try {
     const load = await waitForQuiet([target.pid, Deno.pid], maxOther, quietWaitMs);
     if (load >= maxOther) log(`  machine still busy (${load.toFixed(2)} cores), running anyway`);
@@ -165,6 +172,7 @@ async function runOne(
         durationMs,
         connections,
         instances,
+        coldGapMs,
         log,
       });
     } catch (error) {
@@ -186,8 +194,8 @@ async function runOne(
       disturbed: typeof metrics.other_cpu_s === "number" && otherCores > maxOther,
     };
   } finally {
-    current = null;
     await target.stop();
+    current = null;
   }
 }
 
@@ -212,6 +220,7 @@ const report: BenchReport = {
     durationMs,
     connections,
     instances,
+    coldGapMs,
     targets,
     scenarios: scenarios.map((s) => s.key),
   },
@@ -232,7 +241,8 @@ await Deno.writeTextFile(
     `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`,
     "",
     `Options: ${reps} repetitions, ${durationMs / 1000} s per load phase, ` +
-    `${connections} connections, ${instances} instances in the memory and spread scenarios`,
+    `${connections} connections, ${instances} instances in the memory and spread scenarios, ` +
+    `paced cold starts ${coldGapMs} ms apart`,
     "",
     "Each cell: median over the repetitions (± half the min–max range, in % of the median).",
     "",

@@ -20,6 +20,8 @@ export interface ScenarioContext {
   connections: number;
   /** How many instances the memory and spread scenarios touch (1000 in a full run). */
   instances: number;
+  /** The pause between the paced cold starts, in ms. */
+  coldGapMs: number;
   log(line: string): void;
 }
 
@@ -135,12 +137,13 @@ export const SCENARIOS: Scenario[] = [
         (i) => `/_do/echo/${ctx.runId}-c${i}`,
         0,
       );
-      // Paced: one new id every 50 ms, the latency of a first request to an otherwise idle server.
+      // Paced: one new id every --cold-gap ms (50), the latency of a first request to an
+      // otherwise idle server (with a gap longer than a worker boot, dohost's pool keeps up).
       const paced = await sequential(
         ctx.target.port,
         COLD_IDS / 2,
         (i) => `/_do/echo/${ctx.runId}-p${i}`,
-        50,
+        ctx.coldGapMs,
       );
       return {
         cold_p50_ms: back.p50,
@@ -158,6 +161,9 @@ export const SCENARIOS: Scenario[] = [
     key: "spread",
     title: "spread: N echo instances (1000 in a full run), first touch then steady load",
     targets: DO_TARGETS,
+    // Making 1,000 workers takes dohost minutes: the first ones must not be stopped as idle
+    // (default 70 s) before the steady phase that measures them.
+    dohostFlags: ["--idle-timeout", "900"],
     headline: [
       { metric: "spread_rps", label: "steady req/s over N ids", better: "higher" },
       { metric: "spread_p99_ms", label: "steady p99 ms", better: "lower" },

@@ -5,15 +5,9 @@
  */
 
 import { basename, extname } from "node:path";
-import { type ApiClient, ApiError, appPath, clientFor } from "./client.ts";
-import {
-  type CliIo,
-  type Command,
-  COMMON_OPTIONS,
-  parseCommand,
-  printJson,
-  UsageError,
-} from "./io.ts";
+import { type ApiClient, ApiError, appPath } from "./client.ts";
+import { APP_FLAG, clientCommand } from "./client_command.ts";
+import { COMMON_OPTIONS, printJson, UsageError } from "./io.ts";
 
 /** The answer of a deploy, as the control API gives it. */
 export interface DeployResult {
@@ -77,36 +71,28 @@ export function located(file: string, message: string): string {
   return at ? `${file}:${at[1]}:${at[2]}: error: ${message}` : `${file}: error: ${message}`;
 }
 
-const OPTIONS = {
-  ...COMMON_OPTIONS,
-  app: { type: "string" },
-  name: { type: "string" },
-  "access-mode": { type: "string" },
-} as const;
-
 /** `dohost deploy`. */
-export const deployCommand: Command = {
+export const deployCommand = clientCommand({
   name: "deploy",
   summary: "Deploy a class file",
-  help: `Usage: dohost deploy <file.ts> [--name <name>] [--app <app_id>] [--access-mode <mode>]
+  usage: `Usage: dohost deploy <file.ts> [--name <name>] [--app <app_id>] [--access-mode <mode>]
 
-Deploys one TypeScript file exporting one Durable Object class.
-
-  --name          Class name (default: the file name in kebab-case)
-  --app           App id (default: app_default)
-  --access-mode   public, authenticated (the server's default) or service_key
-  --url           Server URL (default: $DOHOST_URL or http://127.0.0.1:8787)
-  --json          Print the API answer as JSON`,
-  async run(args: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommand(args, OPTIONS);
-    if (values.help) {
-      io.out(deployCommand.help);
-      return 0;
-    }
+Deploys one TypeScript file exporting one Durable Object class.`,
+  options: {
+    ...COMMON_OPTIONS,
+    app: { type: "string" },
+    name: { type: "string" },
+    "access-mode": { type: "string" },
+  } as const,
+  flags: [
+    ["--name", "Class name (default: the file name in kebab-case)"],
+    APP_FLAG,
+    ["--access-mode", "public, authenticated (the server's default) or service_key"],
+  ],
+  async run({ values, positionals, io, client }) {
     const [file, ...extra] = positionals;
     if (!file || extra.length) throw new UsageError("expected exactly one file");
-    const client = clientFor(values.url, io);
-    const outcome = await deployFile(client, file, {
+    const outcome = await deployFile(client(), file, {
       app: values.app ?? "app_default",
       name: values.name,
       accessMode: values["access-mode"],
@@ -116,4 +102,4 @@ Deploys one TypeScript file exporting one Durable Object class.
     else io.err(outcome.line);
     return outcome.ok ? 0 : 1;
   },
-};
+});

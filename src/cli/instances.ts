@@ -4,16 +4,9 @@
  * through the inspection routes; no object code runs.
  */
 
-import { type ApiClient, appPath, clientFor } from "./client.ts";
-import {
-  type CliIo,
-  type Command,
-  COMMON_OPTIONS,
-  parseCommand,
-  printJson,
-  printTable,
-  UsageError,
-} from "./io.ts";
+import type { ApiClient } from "./client.ts";
+import { APP_FLAG, type ClientCall, clientCommand, objectsPath } from "./client_command.ts";
+import { type CliIo, COMMON_OPTIONS, printTable, UsageError } from "./io.ts";
 
 interface InstanceRow {
   id: string;
@@ -48,10 +41,10 @@ const OPTIONS = {
 const ACTIONS = ["list", "storage", "sql", "export", "import", "delete"];
 
 /** `dohost instances …`. */
-export const instancesCommand: Command = {
+export const instancesCommand = clientCommand({
   name: "instances",
   summary: "List a class's instances; read, query, export, import or purge one",
-  help: `Usage: dohost instances [list] <class>
+  usage: `Usage: dohost instances [list] <class>
        dohost instances storage <class> <id> [--prefix p] [--start key] [--limit n]
        dohost instances sql <class> <id> "<query>" [param …]
        dohost instances export <class> <id> [--out file.sqlite]
@@ -61,42 +54,33 @@ export const instancesCommand: Command = {
 <id> is the instance name used in /_do/<class>/<id>, or its 64-hex id. Nothing here runs the
 object's code; storage is read from its database file, also while the instance is stopped.
 Queries are read-only (parameters are JSON values, else strings). import and delete stop the
-instance first.
-
-  --app    App id (default: app_default)
-  --url    Server URL (default: $DOHOST_URL or http://127.0.0.1:8787)
-  --json   Print the API answer as JSON`,
+instance first.`,
+  options: OPTIONS,
+  flags: [APP_FLAG],
   run: instances,
-};
+});
 
-async function instances(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand(args, OPTIONS);
-  if (values.help) {
-    io.out(instancesCommand.help);
-    return 0;
-  }
+async function instances(call: ClientCall<typeof OPTIONS>): Promise<number> {
+  const { values, positionals, io, print } = call;
   const [first, ...rest] = positionals;
   if (!first) throw new UsageError("expected a class name");
   const [action, args2] = ACTIONS.includes(first) ? [first, rest] : ["list", positionals];
   const [className, id, ...more] = args2;
   if (!className) throw new UsageError(`instances ${action} takes a class name`);
-  const client = clientFor(values.url, io);
-  const base = `${appPath(values.app ?? "app_default")}/durable-objects/` +
-    `${encodeURIComponent(className)}/instances`;
+  const client = call.client();
+  const base = objectsPath(values.app, className, "instances");
   if (action === "list") {
     if (id) throw new UsageError("instances list takes only a class name");
     const body = await client.json("GET", base) as { instances: InstanceRow[] };
-    if (values.json) printJson(io, body);
-    else printInstances(io, body.instances);
-    return 0;
+    return print(body, () => printInstances(io, body.instances));
   }
   if (!id) throw new UsageError(`instances ${action} takes a class name and an instance id`);
   const path = `${base}/${encodeURIComponent(id)}`;
   switch (action) {
     case "storage":
-      return await storage(client, path, { io, json: values.json, flags: values, extra: more });
+      return await storage(client, path, call, more);
     case "sql":
-      return await sql(client, path, { io, json: values.json, extra: more });
+      return await sql(client, path, call, more);
     case "export": {
       if (more.length) throw new UsageError("instances export takes no more arguments");
       const response = await client.send("GET", `${path}/export`);
@@ -112,16 +96,15 @@ async function instances(args: string[], io: CliIo): Promise<number> {
         body: await Deno.readFile(file),
         headers: { "content-type": "application/vnd.sqlite3" },
       }).then((response) => response.json());
-      if (values.json) printJson(io, body);
-      else io.out(`imported ${file} into ${className}/${id} (${body.bytes} bytes)`);
-      return 0;
+      return print(
+        body,
+        () => io.out(`imported ${file} into ${className}/${id} (${body.bytes} bytes)`),
+      );
     }
     default: {
       if (more.length) throw new UsageError("instances delete takes no more arguments");
       const body = await client.json("DELETE", path);
-      if (values.json) printJson(io, body);
-      else io.out(`deleted ${className}/${id} and its storage`);
-      return 0;
+      return print(body, () => io.out(`deleted ${className}/${id} and its storage`));
     }
   }
 }
@@ -149,56 +132,47 @@ function printInstances(io: CliIo, rows: InstanceRow[]): void {
 async function storage(
   client: ApiClient,
   path: string,
-  options: {
-    io: CliIo;
-    json: boolean | undefined;
-    flags: { prefix?: string; start?: string; limit?: string };
-    extra: string[];
-  },
+  { values, io, print }: ClientCall<typeof OPTIONS>,
+  extra: string[],
 ): Promise<number> {
-  if (options.extra.length) throw new UsageError("instances storage takes no more arguments");
+  if (extra.length) throw new UsageError("instances storage takes no more arguments");
   const query = new URLSearchParams();
   for (const name of ["prefix", "start", "limit"] as const) {
-    const value = options.flags[name];
+    const value = values[name];
     if (value !== undefined) query.set(name, value);
   }
   const page = await client.json("GET", `${path}/storage?${query}`) as KvPage;
-  if (options.json) {
-    printJson(options.io, page);
-    return 0;
-  }
-  if (!page.items.length) options.io.out("no keys");
-  for (const item of page.items) {
-    const shown = item.type === "json" ? JSON.stringify(item.value) : String(item.value);
-    const type = item.type === "json" ? "" : ` (${item.type})`;
-    options.io.out(`${item.key}${type} = ${shown}`);
-  }
-  if (page.next !== null) options.io.err(`more: --start ${JSON.stringify(page.next)}`);
-  return 0;
+  return print(page, () => {
+    if (!page.items.length) io.out("no keys");
+    for (const item of page.items) {
+      const shown = item.type === "json" ? JSON.stringify(item.value) : String(item.value);
+      const type = item.type === "json" ? "" : ` (${item.type})`;
+      io.out(`${item.key}${type} = ${shown}`);
+    }
+    if (page.next !== null) io.err(`more: --start ${JSON.stringify(page.next)}`);
+  });
 }
 
 async function sql(
   client: ApiClient,
   path: string,
-  options: { io: CliIo; json: boolean | undefined; extra: string[] },
+  { io, print }: ClientCall<typeof OPTIONS>,
+  extra: string[],
 ): Promise<number> {
-  const [query, ...params] = options.extra;
+  const [query, ...params] = extra;
   if (!query) throw new UsageError("instances sql takes a query");
   const answer = await client.json("POST", `${path}/sql`, {
     query,
     params: params.map(jsonOrString),
   }) as SqlAnswer;
-  if (options.json) {
-    printJson(options.io, answer);
-    return 0;
-  }
-  printTable(
-    options.io,
-    answer.columns,
-    answer.rows.map((row) => answer.columns.map((column) => cell(row[column]))),
-  );
-  options.io.err(`${answer.rows.length} row(s)${answer.truncated ? " (truncated)" : ""}`);
-  return 0;
+  return print(answer, () => {
+    printTable(
+      io,
+      answer.columns,
+      answer.rows.map((row) => answer.columns.map((column) => cell(row[column]))),
+    );
+    io.err(`${answer.rows.length} row(s)${answer.truncated ? " (truncated)" : ""}`);
+  });
 }
 
 function jsonOrString(text: string): unknown {

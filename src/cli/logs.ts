@@ -4,72 +4,54 @@
  */
 
 import type { LogEntry } from "../log_ring.ts";
-import { appPath, clientFor } from "./client.ts";
-import {
-  type CliIo,
-  type Command,
-  COMMON_OPTIONS,
-  parseCommand,
-  printJson,
-  UsageError,
-} from "./io.ts";
-
-const OPTIONS = {
-  ...COMMON_OPTIONS,
-  app: { type: "string" },
-  follow: { type: "boolean", short: "f" },
-  limit: { type: "string", short: "n" },
-} as const;
+import { APP_FLAG, clientCommand, objectsPath } from "./client_command.ts";
+import { COMMON_OPTIONS, UsageError } from "./io.ts";
 
 /** `dohost logs <class> [-f]`. */
-export const logsCommand: Command = {
+export const logsCommand = clientCommand({
   name: "logs",
   summary: "Show (and follow) what a class's objects print",
-  help: `Usage: dohost logs <class> [-f] [-n <lines>] [--app <app_id>]
+  usage: `Usage: dohost logs <class> [-f] [-n <lines>] [--app <app_id>]
 
-Prints the class's last console.* lines (the server keeps 1000 per class in memory).
-
-  -f, --follow   Keep printing new lines until interrupted
-  -n, --limit    How many earlier lines to print first (default: 100)
-  --app          App id (default: app_default)
-  --url          Server URL (default: $DOHOST_URL or http://127.0.0.1:8787)
-  --json         One JSON object per line`,
-  run: logs,
-};
-
-async function logs(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand(args, OPTIONS);
-  if (values.help) {
-    io.out(logsCommand.help);
+Prints the class's last console.* lines (the server keeps 1000 per class in memory).`,
+  options: {
+    ...COMMON_OPTIONS,
+    app: { type: "string" },
+    follow: { type: "boolean", short: "f" },
+    limit: { type: "string", short: "n" },
+  } as const,
+  flags: [
+    ["-f, --follow", "Keep printing new lines until interrupted"],
+    ["-n, --limit", "How many earlier lines to print first (default: 100)"],
+    APP_FLAG,
+  ],
+  json: "One JSON object per line",
+  async run({ values, positionals, io, client: connect, print }) {
+    const [className, ...extra] = positionals;
+    if (!className || extra.length) throw new UsageError("expected one class name");
+    const client = connect();
+    const query = new URLSearchParams();
+    if (values.limit !== undefined) query.set("limit", values.limit);
+    const path = objectsPath(values.app, className, "logs");
+    const show = (entry: LogEntry) => io.out(values.json ? JSON.stringify(entry) : format(entry));
+    if (!values.follow) {
+      const body = await client.json("GET", `${path}?${query}`) as { logs: LogEntry[] };
+      return print(body, () => body.logs.forEach(show));
+    }
+    query.set("follow", "1");
+    const signal = io.signal;
+    try {
+      const response = await client.send("GET", `${path}?${query}`, {
+        headers: { accept: "text/event-stream" },
+        signal,
+      });
+      for await (const data of serverSentData(response, signal)) show(JSON.parse(data));
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    }
     return 0;
-  }
-  const [className, ...extra] = positionals;
-  if (!className || extra.length) throw new UsageError("expected one class name");
-  const client = clientFor(values.url, io);
-  const query = new URLSearchParams();
-  if (values.limit !== undefined) query.set("limit", values.limit);
-  const path = `${appPath(values.app ?? "app_default")}/durable-objects/` +
-    `${encodeURIComponent(className)}/logs`;
-  const show = (entry: LogEntry) => io.out(values.json ? JSON.stringify(entry) : format(entry));
-  if (!values.follow) {
-    const body = await client.json("GET", `${path}?${query}`) as { logs: LogEntry[] };
-    if (values.json) printJson(io, body);
-    else body.logs.forEach(show);
-    return 0;
-  }
-  query.set("follow", "1");
-  const signal = io.signal;
-  try {
-    const response = await client.send("GET", `${path}?${query}`, {
-      headers: { accept: "text/event-stream" },
-      signal,
-    });
-    for await (const data of serverSentData(response, signal)) show(JSON.parse(data));
-  } catch (error) {
-    if (!signal.aborted) throw error;
-  }
-  return 0;
-}
+  },
+});
 
 /** `2025-01-01T00:00:00.000Z INFO  lobby: message`. */
 function format(entry: LogEntry): string {

@@ -121,13 +121,15 @@ export async function runCrashCycles(options: CrashOptions): Promise<CrashReport
         }
         loops.push(txnWriter(server, model, `c${cycle}`, options.groupSize ?? 4, stop, report));
       }
-      if (options.alarms) {
-        loops.push(setAlarm(server, `alarm-${cycle}`, prng.int(200, 1500), alarms, stop, report));
-      }
+      // Each cycle's alarm is acknowledged before the kill, due either before or after it.
+      const alarmSet = options.alarms
+        ? setAlarm(server, `alarm-${cycle}`, prng.int(100, 1500), alarms, stop, report)
+        : Promise.resolve();
       // Mostly after the writers got going (so each cycle has acknowledged writes to lose),
       // sometimes while the instances are still starting.
       const early = prng.chance(0.2);
       const delay = prng.int(0, early ? 300 : options.maxKillDelayMs ?? 600);
+      await alarmSet;
       if (!early) await Promise.race([firstAck(report, stop), Promise.all(loops)]);
       await new Promise((resolve) => setTimeout(resolve, delay));
       stop.killed = true;

@@ -40,60 +40,55 @@ async function assertMetricsCount(server: ChildServer, code: string): Promise<vo
   assert.match(text, new RegExp(`dohost_errors_total\\{[^}]*code="${code}"[^}]*\\} [1-9]`));
 }
 
-/** Starts a server with two written instances, stops it cleanly, and lets `damage` run. */
+/** Starts a server with written instances, stops it cleanly, and lets `damage` run. */
 async function damagedServer(
   dataDir: string,
-  damage: (path: string) => void | Promise<void>,
+  damage: (path: (name: string) => string) => void | Promise<void>,
 ): Promise<ChildServer> {
   {
     await using server = await spawnServer({ dataDir });
     await server.deploy("fault", await fixture("fault_do.ts"));
-    for (const id of ["victim", "healthy"]) {
+    for (const id of ["corrupt", "locked", "healthy"]) {
       assert.equal((await put(server, id, "kept", "safe")).status, 200);
     }
     assert.equal((await server.kill("SIGTERM")).code, 0);
   }
-  await damage(dbPath(dataDir, "victim"));
+  await damage((name) => dbPath(dataDir, name));
   return await spawnServer({ dataDir });
 }
 
-Deno.test("storage faults: a corrupted instance database fails only that instance, with a logged 5xx", async () => {
-  await using dir = await tempDataDir();
-  await using server = await damagedServer(dir.path, (path) => {
-    const bytes = Deno.readFileSync(path);
-    bytes.fill(0x5a, 0, Math.min(bytes.length, 8192));
-    Deno.writeFileSync(path, bytes);
-  });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const res = await server.fetch("/_do/fault/victim/get?k=kept");
-    await res.body?.cancel();
-    assert.ok(res.status >= 500, `a corrupted database answered ${res.status}`);
-    const code = res.headers.get("x-dohost-error");
-    assert.ok(code, "the response names an error code");
-    await assertMetricsCount(server, code);
-  }
-  await server.waitForLog(/file is not a database.*instance="victim"/);
-  await assertServing(server);
-});
+/** A request to a damaged instance: a 5xx that names its error code. */
+async function assertFailsClearly(server: ChildServer, id: string): Promise<string> {
+  const res = await server.fetch(`/_do/fault/${id}/get?k=kept`);
+  await res.body?.cancel();
+  assert.ok(res.status >= 500, `${id}: a damaged database answered ${res.status}`);
+  const code = res.headers.get("x-dohost-error");
+  assert.ok(code, `${id}: the response names an error code`);
+  return code;
+}
 
-Deno.test("storage faults: a database locked by another process fails that instance until released", async () => {
+Deno.test("storage faults: a corrupted or locked database fails only its instance, with a logged 5xx", async () => {
   await using dir = await tempDataDir();
   let holder: DatabaseSync | null = null;
   await using server = await damagedServer(dir.path, (path) => {
-    holder = new DatabaseSync(path);
+    const bytes = Deno.readFileSync(path("corrupt"));
+    bytes.fill(0x5a, 0, Math.min(bytes.length, 8192));
+    Deno.writeFileSync(path("corrupt"), bytes);
+    holder = new DatabaseSync(path("locked"));
     holder.exec("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM _cf_KV WHERE 0;");
   });
   try {
-    const res = await server.fetch("/_do/fault/victim/get?k=kept");
-    await res.body?.cancel();
-    assert.ok(res.status >= 500, `a locked database answered ${res.status}`);
-    assert.ok(res.headers.get("x-dohost-error"), "the response names an error code");
-    await server.waitForLog(/database is locked.*instance="victim"/);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await assertMetricsCount(server, await assertFailsClearly(server, "corrupt"));
+      await assertFailsClearly(server, "locked");
+    }
+    await server.waitForLog(/file is not a database.*instance="corrupt"/);
+    await server.waitForLog(/database is locked.*instance="locked"/);
     await assertServing(server);
   } finally {
     (holder as DatabaseSync | null)?.close();
   }
-  assert.equal(await get(server, "victim", "kept"), "safe", "it recovers once the lock is gone");
+  assert.equal(await get(server, "locked", "kept"), "safe", "it recovers once the lock is gone");
 });
 
 Deno.test({
@@ -103,18 +98,16 @@ Deno.test({
     await using dir = await tempDataDir();
     await using server = await damagedServer(
       dir.path,
-      (path) => Deno.writeFileSync(path, new Uint8Array(4096).fill(1)),
+      (path) => Deno.writeFileSync(path("corrupt"), new Uint8Array(4096).fill(1)),
     );
-    const res = await server.fetch("/_do/fault/victim/get?k=kept");
-    await res.body?.cancel();
-    assert.match(res.headers.get("x-dohost-error") ?? "", /^STORAGE_/);
+    assert.match(await assertFailsClearly(server, "corrupt"), /^STORAGE_/);
     assert.doesNotMatch(server.logs(), /Class failed to load/);
   },
 });
 
-/** Whether this process may mount a tmpfs (root on Linux with CAP_SYS_ADMIN). */
+/** Whether this process may mount a tmpfs (Linux, as root with CAP_SYS_ADMIN): tries it. */
 function canMountTmpfs(): boolean {
-  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+  if (Deno.build.os !== "linux") return false;
   const dir = Deno.makeTempDirSync({ prefix: "dohost-tmpfs-probe-" });
   try {
     const mounted = mount(dir, "1m");
@@ -127,7 +120,11 @@ function canMountTmpfs(): boolean {
 
 function mount(dir: string, size: string): boolean {
   const args = ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir];
-  return new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).outputSync().success;
+  try {
+    return new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).outputSync().success;
+  } catch {
+    return false; // no mount(8), or not allowed to run it
+  }
 }
 
 function remount(dir: string, size: string): void {
