@@ -123,7 +123,14 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     call: (instance, callId, call) => calls.call(instance, callId, call),
   });
   const deps: DispatchDeps = { config, apps, registry, instances, usage };
-  const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
+  const flusher = setInterval(() => {
+    try {
+      usage.flush();
+    } catch (error) {
+      // A full disk must not end the server: the counts stay in memory for the next flush.
+      logger.log("warn", `Could not write usage meters: ${(error as Error).message}`);
+    }
+  }, USAGE_FLUSH_MS);
 
   const app = new Hono();
   app.onError((error) => {

@@ -9,7 +9,7 @@
  * report adds per-class and per-instance figures, for the month and as all-time totals.
  */
 
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 /** The figures `usage` returns (Butterbase's shape). */
 export interface UsageFigures {
@@ -167,6 +167,19 @@ export class UsageMeter {
          ws_in = ws_in + excluded.ws_in, ws_out = ws_out + excluded.ws_out`,
     );
     const exists = this.#db.prepare("SELECT 1 FROM apps WHERE app_id = ?");
+    // One transaction: a failed flush (disk full) keeps every count for the next try.
+    this.#db.exec("BEGIN");
+    try {
+      this.#writePending(exists, upsert, period);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+    this.#pending.clear();
+  }
+
+  #writePending(exists: StatementSync, upsert: StatementSync, period: string): void {
     for (const [key, counts] of this.#pending) {
       const [appId = "", className = "", idHex = ""] = key.split("\0");
       if (!exists.get(appId)) continue;
@@ -182,7 +195,6 @@ export class UsageMeter {
         counts.wsOut,
       );
     }
-    this.#pending.clear();
   }
 
   #entry(appId: string, className: string, idHex: string): Pending {

@@ -2,22 +2,26 @@
  * A few instance workers started ahead of need, so a cold start skips the thread spawn.
  *
  * Spawning a `node:worker_threads` worker and booting the runtime in it (isolate, Deno's
- * bootstrap, the worker's module graph, the Web Lock) takes about 20–40 ms, most of the cost
- * of a cold start. A pooled worker has done all of that and waits for its `init`; what is left
- * for a new instance is loading its class (`data:` URL, about 2 ms) and opening its database
- * (1–4 ms). Workers are instance-agnostic until `init`, so any of them can become any
- * instance whose limits match the pool's.
+ * bootstrap, the worker's module graph, the Web Lock) costs tens to hundreds of milliseconds,
+ * most of a cold start. A pooled worker has done all of that and waits for its `init`; what is
+ * left for a new instance is loading its class (`data:` URL) and opening its database: about
+ * 12–15 ms to the first answer, measured. Workers are instance-agnostic until `init`, so any of
+ * them can become any instance whose limits match the pool's.
  *
- * The pool refills in the background, one spawn at a time, so refilling never competes with
- * requests for more than one thread's worth of CPU. A worker is handed out even before it has
- * finished booting: its `init` waits in its message queue, which is still sooner than a fresh
- * spawn.
+ * Creating a worker also blocks the calling thread: in Deno 2.9 `new Worker()` returns only after
+ * 60–300 ms (a trivial worker too), and the main thread serves every request. So the pool never
+ * spawns inside a request: a take schedules the refill {@linkcode REFILL_DELAY_MS} later, when the
+ * request that took the worker has had time to finish, and spawns one at a time, spaced the same
+ * way. A worker is handed out even before it has finished booting: its `init` waits in its message
+ * queue, which is still sooner than a fresh spawn.
  */
 
 import type { WorkerHost, WorkerHostOptions } from "./worker_host.ts";
 
 /** A spawn that has not booted after this long no longer holds up the next one. */
 const BOOT_TIMEOUT_MS = 10_000;
+/** How long after a take (or a finished spawn) the next spawn waits. */
+export const REFILL_DELAY_MS = 100;
 
 /** Options for {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -34,6 +38,7 @@ export class WorkerPool {
   readonly #options: WorkerPoolOptions;
   readonly #idle: WorkerHost[] = [];
   #refilling = false;
+  #refillTimer: ReturnType<typeof setTimeout> | null = null;
   #closed = false;
   #taken = 0;
   #spawned = 0;
@@ -61,7 +66,7 @@ export class WorkerPool {
     if (this.#closed || !this.#matches(options)) return null;
     let host = this.#idle.shift();
     while (host?.exited) host = this.#idle.shift();
-    this.#refill();
+    this.#scheduleRefill();
     if (!host) return null;
     this.#taken++;
     if (options.cpuLimitMs !== undefined) host.limitCpu(options.cpuLimitMs);
@@ -71,6 +76,7 @@ export class WorkerPool {
   /** Terminates the idle workers and stops refilling. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#refillTimer !== null) clearTimeout(this.#refillTimer);
     const idle = this.#idle.splice(0);
     for (const host of idle) await host.terminate();
   }
@@ -79,6 +85,15 @@ export class WorkerPool {
     const pooled = this.#options.host;
     return options.memoryLimitMb === pooled.memoryLimitMb &&
       (options.egress ?? null) === (pooled.egress ?? null);
+  }
+
+  /** Refills after {@linkcode REFILL_DELAY_MS} (once; later calls join the pending timer). */
+  #scheduleRefill(): void {
+    if (this.#refillTimer !== null || this.#closed) return;
+    this.#refillTimer = setTimeout(() => {
+      this.#refillTimer = null;
+      this.#refill();
+    }, REFILL_DELAY_MS);
   }
 
   /** Spawns workers one at a time until the pool is full. */
@@ -115,7 +130,7 @@ export class WorkerPool {
         }
         return;
       }
-      this.#refill();
+      this.#scheduleRefill();
     });
   }
 }

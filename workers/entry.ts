@@ -102,6 +102,7 @@ await new Promise<void>((locked) => {
   });
 });
 forwardConsole();
+keepAliveOnUncaught();
 installOutbound((workerData as { egress?: WorkerEgress } | null)?.egress ?? null);
 installWebSocketGlobals(globalThis);
 trackTimers(globalThis);
@@ -236,6 +237,28 @@ function base64(text: string): string {
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   return btoa(binary);
+}
+
+/**
+ * Logs uncaught errors and unhandled rejections of object code (a throwing timer callback, a
+ * forgotten promise) instead of ending the worker: Cloudflare logs them and keeps the object.
+ */
+function keepAliveOnUncaught(): void {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    // deno-lint-ignore no-console -- forwarded to the host's log as this instance's output
+    console.error(`Uncaught (in promise) ${briefError(event.reason)}`);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    // deno-lint-ignore no-console -- forwarded to the host's log as this instance's output
+    console.error(`Uncaught ${briefError(event.error ?? event.message)}`);
+  });
+}
+
+/** `Name: message` of a thrown value, on one line. */
+function briefError(value: unknown): string {
+  return value instanceof Error ? `${value.name}: ${value.message}` : String(value);
 }
 
 /** Sends `console.*` output to the host, which logs it with the instance's identity. */

@@ -56,7 +56,7 @@ export class InstanceDb {
         limits: { attach: 0 },
       } as ConstructorParameters<typeof DatabaseSync>[1],
     );
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+    this.db.exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (options.maxStorageBytes) {
       const pageSize = Number(this.db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
       const pages = Math.max(1, Math.floor(options.maxStorageBytes / pageSize));

@@ -197,30 +197,42 @@ export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
   };
 }
 
-/** Open file descriptors of a process (Linux `/proc`), or null where `/proc` is missing. */
-export function fdCount(pid: number): number | null {
-  try {
-    return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
-  } catch {
-    return null;
-  }
+/** Resource figures of a process, from Linux `/proc`; null where unavailable. */
+export interface ProcessStats {
+  threads: number | null;
+  fds: number | null;
+  sockets: number | null;
+  rssMib: number | null;
 }
 
-/** Threads of a process (`/proc/<pid>/status`), or null where `/proc` is missing. */
-export function threadCount(pid: number): number | null {
-  return procStatusField(pid, "Threads");
-}
-
-/** Resident memory of a process in KiB (`/proc/<pid>/status`), or null. */
-export function rssKib(pid: number): number | null {
-  return procStatusField(pid, "VmRSS");
-}
-
-function procStatusField(pid: number, field: string): number | null {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const match = new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text);
+/**
+ * Threads, descriptors, sockets and resident memory of `pid`. Deno lets only `--allow-all`
+ * read `/proc`, so without it the figures come from `ls` and `cat` (`--allow-run` is enough).
+ */
+export async function processStats(pid: number): Promise<ProcessStats> {
+  const [fdList, status] = await Promise.all([
+    run("ls", ["-l", `/proc/${pid}/fd`]),
+    run("cat", [`/proc/${pid}/status`]),
+  ]);
+  const field = (name: string) => {
+    const match = status === null ? null : new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status);
     return match?.[1] ? Number(match[1]) : null;
+  };
+  const links = fdList?.split("\n").filter((line) => line.includes(" -> ")) ?? null;
+  const rssKib = field("VmRSS");
+  return {
+    threads: field("Threads"),
+    fds: links?.length ?? null,
+    sockets: links?.filter((line) => line.includes("socket:")).length ?? null,
+    rssMib: rssKib === null ? null : Math.round(rssKib / 1024),
+  };
+}
+
+async function run(command: string, args: string[]): Promise<string | null> {
+  try {
+    const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" })
+      .output();
+    return output.success ? new TextDecoder().decode(output.stdout) : null;
   } catch {
     return null;
   }

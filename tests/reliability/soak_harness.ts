@@ -11,7 +11,7 @@
  */
 
 import { fixture } from "../_helpers.ts";
-import { type ChildServer, fdCount, rssKib, spawnServer, threadCount } from "./_child_server.ts";
+import { type ChildServer, type ProcessStats, processStats, spawnServer } from "./_child_server.ts";
 import { Prng } from "./_prng.ts";
 
 /** Options for {@linkcode runSoak}. */
@@ -35,12 +35,7 @@ export interface SoakOptions {
 }
 
 /** Resource figures of the server process. */
-export interface Resources {
-  threads: number | null;
-  fds: number | null;
-  sockets: number | null;
-  rssMib: number | null;
-}
+export type Resources = ProcessStats;
 
 /** What a soak saw. */
 export interface SoakReport {
@@ -69,6 +64,8 @@ export interface SoakReport {
 
 /** Error codes a redeploy or env change may cause in requests that were in flight. */
 const EXPECTED_CODES = new Set(["WORKER_GONE", "REDEPLOYED", "SHUTTING_DOWN"]);
+/** A request or socket echo taking longer than this counts as stalled (a problem). */
+const STALL_MS = 60_000;
 /** How long after a control operation a failed socket still counts as caused by it. */
 const REDEPLOY_WINDOW_MS = 2_000;
 /** Close codes a client socket may see: normal, going away, service restart (redeploy). */
@@ -86,14 +83,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   try {
     await server.deploy("echo", await fixture("echo_do.ts"));
     await touch(server, "warm-up");
-    report.baseline = resources(server.pid);
+    report.baseline = await processStats(server.pid);
     log(`baseline ${JSON.stringify(report.baseline)}`);
     const rounds = options.rounds ?? 1;
     const traffic = new Traffic(server, options, report);
     for (let round = 1; round <= rounds; round++) {
       await traffic.run(options.durationMs / rounds);
       report.drainMs = await drain(server, report.baseline);
-      report.after = resources(server.pid);
+      report.after = await processStats(server.pid);
       report.idleAfterRound.push(report.after);
       log(
         `round ${round}/${rounds}: ${report.requests} requests, ${report.socketMessages} ` +
@@ -145,6 +142,7 @@ class Traffic {
   #client = Deno.createHttpClient({});
   #deadline = 0;
   #lastControl = 0;
+  #sampling: Promise<void> | null = null;
   #controlBusy = false;
 
   constructor(server: ChildServer, options: SoakOptions, report: SoakReport) {
@@ -157,7 +155,10 @@ class Traffic {
   /** One phase of traffic lasting `ms`. */
   async run(ms: number): Promise<void> {
     this.#deadline = Date.now() + ms;
-    const sampler = setInterval(() => this.#samplePeak(), 1_000);
+    const sampler = setInterval(
+      () => this.#sampling ??= this.#samplePeak().finally(() => this.#sampling = null),
+      1_000,
+    );
     try {
       await Promise.all([
         ...Array.from({ length: this.#options.httpLoops }, () => this.#httpLoop()),
@@ -166,6 +167,7 @@ class Traffic {
       ]);
     } finally {
       clearInterval(sampler);
+      await this.#sampling;
       // Dropping the pool's connections lets the server's socket count return to baseline.
       this.#client.close();
       this.#client = Deno.createHttpClient({});
@@ -181,8 +183,8 @@ class Traffic {
     this.#report.instancesTouched = this.#touched.size;
   }
 
-  #samplePeak(): void {
-    const now = resources(this.#server.pid);
+  async #samplePeak(): Promise<void> {
+    const now = await processStats(this.#server.pid);
     const peak = this.#report.peak;
     const max = (a: number | null, b: number | null) => a === null ? b : Math.max(a, b ?? a);
     this.#report.peak = {
@@ -198,11 +200,14 @@ class Traffic {
       const id = this.#prng.int(0, this.#options.instances - 1);
       this.#touched.add(id);
       const started = performance.now();
+      const stall = new AbortController();
+      const watchdog = setTimeout(() => stall.abort(), STALL_MS);
       try {
         const res = await fetch(`${this.#server.url}/_do/echo/soak-${id}`, {
           method: "POST",
           body: "x".repeat(this.#prng.int(0, 256)),
           client: this.#client,
+          signal: stall.signal,
         });
         await res.body?.cancel();
         this.#latencies.push(performance.now() - started);
@@ -211,7 +216,14 @@ class Traffic {
           this.#count(`http ${res.status} ${res.headers.get("x-dohost-error")}`);
         }
       } catch (error) {
-        this.#count(`http failed: ${error instanceof Error ? error.message : error}`, false);
+        const why = stall.signal.aborted
+          ? `no answer within ${STALL_MS} ms`
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        this.#count(`http failed: ${why}`, false);
+      } finally {
+        clearTimeout(watchdog);
       }
     }
   }
@@ -232,6 +244,13 @@ class Traffic {
       let pending: string | null = null;
       let closedByUs = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      // Every handshake and every echo must arrive within STALL_MS.
+      let watchdog = setTimeout(() => stalled("no handshake"), STALL_MS);
+      const stalled = (what: string) => {
+        closedByUs = true;
+        socket.close(1000, "stalled");
+        resolve(`ws ${what} within ${STALL_MS} ms on ${id}`);
+      };
       const next = () => {
         if (Date.now() >= this.#deadline) {
           closedByUs = true;
@@ -240,6 +259,8 @@ class Traffic {
         }
         pending = crypto.randomUUID();
         socket.send(pending);
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => stalled("no echo"), STALL_MS);
       };
       let opened = false;
       socket.onopen = () => {
@@ -253,11 +274,13 @@ class Traffic {
           return;
         }
         this.#report.socketMessages++;
+        clearTimeout(watchdog);
         timer = setTimeout(next, this.#prng.int(50, 400));
       };
       socket.onerror = () => {};
       socket.onclose = (event) => {
         clearTimeout(timer);
+        clearTimeout(watchdog);
         const what = opened
           ? `ws closed ${event.code} ${event.reason}`.trim()
           : "ws handshake failed";
@@ -284,23 +307,34 @@ class Traffic {
       await new Promise((resolve) => setTimeout(resolve, this.#options.controlEveryMs));
       op++;
       this.#controlBusy = true;
-      const res = op % 3 === 0
-        ? await this.#server.api("POST", "/v1/app_default/durable-objects", {
-          name: "echo",
-          code: code + `\n// revision ${op}\n`,
-          access_mode: "public",
-        })
-        : op % 3 === 1
-        ? await this.#server.api("PUT", "/v1/app_default/durable-objects/env/SOAK_REV", {
-          value: String(op),
-        })
-        : await this.#server.api("DELETE", "/v1/app_default/durable-objects/env/SOAK_REV");
-      await res.body?.cancel();
+      try {
+        await this.#controlOp(op, code);
+      } catch (error) {
+        this.#count(
+          `control op ${op % 3} failed: ${error instanceof Error ? error.message : error}`,
+          false,
+        );
+      }
       this.#lastControl = Date.now();
       this.#controlBusy = false;
       this.#report.controlOps++;
-      if (res.status !== 200) this.#count(`control op ${op % 3} answered ${res.status}`, false);
     }
+  }
+
+  /** One control operation: a redeploy, an env var set, or an env var deleted. */
+  async #controlOp(op: number, code: string): Promise<void> {
+    const env = "/v1/app_default/durable-objects/env/SOAK_REV";
+    const res = op % 3 === 0
+      ? await this.#server.api("POST", "/v1/app_default/durable-objects", {
+        name: "echo",
+        code: code + `\n// revision ${op}\n`,
+        access_mode: "public",
+      })
+      : op % 3 === 1
+      ? await this.#server.api("PUT", env, { value: String(op) })
+      : await this.#server.api("DELETE", env);
+    await res.body?.cancel();
+    if (res.status !== 200) this.#count(`control op ${op % 3} answered ${res.status}`, false);
   }
 
   #count(kind: string, expected?: boolean): void {
@@ -318,7 +352,7 @@ class Traffic {
 async function drain(server: ChildServer, baseline: Resources): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < DRAIN_LIMIT_MS) {
-    const now = resources(server.pid);
+    const now = await processStats(server.pid);
     const threadsBack = now.threads === null ||
       now.threads <= (baseline.threads ?? 0) + THREAD_SLACK;
     const socketsBack = now.sockets === null || now.sockets <= (baseline.sockets ?? 0) + 2;
@@ -384,33 +418,6 @@ function judge(report: SoakReport, logs: string): void {
     / ERROR /.test(line) || /^error: /.test(line) || /Unhandled error/.test(line)
   );
   if (errors.length) problems.push(`error log lines: ${errors.slice(0, 5).join(" | ")}`);
-}
-
-/** The server's threads, descriptors, sockets and resident memory right now. */
-export function resources(pid: number): Resources {
-  const rss = rssKib(pid);
-  return {
-    threads: threadCount(pid),
-    fds: fdCount(pid),
-    sockets: socketCount(pid),
-    rssMib: rss === null ? null : Math.round(rss / 1024),
-  };
-}
-
-function socketCount(pid: number): number | null {
-  try {
-    let count = 0;
-    for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      try {
-        if (Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`).startsWith("socket:")) count++;
-      } catch {
-        // closed while we looked
-      }
-    }
-    return count;
-  } catch {
-    return null;
-  }
 }
 
 async function touch(server: ChildServer, id: string): Promise<void> {
