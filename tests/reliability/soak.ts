@@ -5,7 +5,7 @@
  * idle memory must level off. Prints a summary, writes it to `docs/reliability.md`, exits 1
  * on problems.
  *
- *   deno task soak [--minutes 5] [--instances 3000] [--sockets 200] [--seed 1] [--no-docs]
+ *   deno task soak [--minutes 6] [--instances 3000] [--sockets 200] [--seed 1] [--no-docs]
  */
 
 import { parseArgs } from "node:util";
@@ -18,7 +18,7 @@ import { type Resources, runSoak, type SoakReport } from "./soak_harness.ts";
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    minutes: { type: "string", default: "5" },
+    minutes: { type: "string", default: "6" },
     instances: { type: "string", default: "3000" },
     sockets: { type: "string", default: "200" },
     seed: { type: "string" },
@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     instances: Number(values.instances),
     httpLoops: 16,
     sockets: Number(values.sockets),
-    controlEveryMs: 10_000,
+    controlEveryMs: 20_000,
     maxInstances: 500,
     onProgress: print,
   });
