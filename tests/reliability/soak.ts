@@ -39,6 +39,8 @@ async function main(): Promise<number> {
     sockets: Number(values.sockets),
     controlEveryMs: 20_000,
     maxInstances: 500,
+    // Stops run one at a time (a few per second under load): hundreds of idle workers take minutes.
+    drainLimitMs: 300_000,
     onProgress: print,
   });
   const summary = describe(report);

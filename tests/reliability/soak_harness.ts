@@ -31,6 +31,8 @@ export interface SoakOptions {
   maxInstances: number;
   /** Extra environment for the server process. */
   env?: Record<string, string>;
+  /** How long the idle sweep may take to stop everything after a round (default 30 s). */
+  drainLimitMs?: number;
   onProgress?(line: string): void;
 }
 
@@ -89,7 +91,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const traffic = new Traffic(server, options, report);
     for (let round = 1; round <= rounds; round++) {
       await traffic.run(options.durationMs / rounds);
-      report.drainMs = await drain(server, report.baseline);
+      report.drainMs = await drain(server, report.baseline, options.drainLimitMs ?? 30_000);
       report.after = await processStats(server.pid);
       report.idleAfterRound.push(report.after);
       log(
@@ -349,9 +351,9 @@ class Traffic {
  * Waits until the idle sweep stopped every worker (threads back near the baseline) and the
  * server noticed the closed client connections.
  */
-async function drain(server: ChildServer, baseline: Resources): Promise<number> {
+async function drain(server: ChildServer, baseline: Resources, limitMs: number): Promise<number> {
   const started = Date.now();
-  while (Date.now() - started < DRAIN_LIMIT_MS) {
+  while (Date.now() - started < limitMs) {
     const now = await processStats(server.pid);
     const threadsBack = now.threads === null ||
       now.threads <= (baseline.threads ?? 0) + THREAD_SLACK;
@@ -364,8 +366,6 @@ async function drain(server: ChildServer, baseline: Resources): Promise<number> 
 
 /** Threads above the baseline that still count as "back" (runtime pools grow a little). */
 const THREAD_SLACK = 4;
-/** How long the idle sweep may take to stop everything. */
-const DRAIN_LIMIT_MS = 30_000;
 /**
  * Resident memory is "near its baseline" within this factor plus {@linkcode MEMORY_SLACK_MIB}:
  * the allocator keeps pages that hundreds of short-lived worker heaps used, so RSS levels off

@@ -3,7 +3,7 @@ import { fixture } from "../_helpers.ts";
 import { type ChildServer, spawnServer, tempDataDir } from "./_child_server.ts";
 
 /** Small limits so the faults end quickly; a bystander instance must not notice them. */
-const FLAGS = ["--cpu-limit-ms", "500", "--memory-limit-mb", "64"];
+const FLAGS = ["--cpu-limit-ms", "2000", "--memory-limit-mb", "64"];
 
 interface Outcome {
   status: number;
