@@ -54,6 +54,28 @@ export async function startTaskArgs(): Promise<string[]> {
   );
 }
 
+/** Server processes started and not yet exited (see {@linkcode killChildrenOnSignal}). */
+const children = new Set<Deno.ChildProcess>();
+
+/**
+ * For the long-run scripts: on Ctrl-C or SIGTERM, kill every server they started before
+ * exiting, so an interrupted run leaves no orphan server behind.
+ */
+export function killChildrenOnSignal(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const child of children) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      Deno.exit(130);
+    });
+  }
+}
+
 /** Starts the server and resolves once it printed its URL. */
 export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
   const args = [
@@ -72,6 +94,8 @@ export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  children.add(child);
+  child.status.finally(() => children.delete(child));
   let stdout = "";
   let stderr = "";
   const listeners = new Set<() => void>();

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { print } from "../../src/log.ts";
 import { environment, table, writeDocSection } from "./_docs.ts";
-import { tempDataDir } from "./_child_server.ts";
+import { killChildrenOnSignal, tempDataDir } from "./_child_server.ts";
 import { seedFromEnv } from "./_prng.ts";
 import { type CrashReport, runCrashCycles } from "./crash_harness.ts";
 
@@ -29,6 +29,7 @@ if (!Number.isInteger(cycles) || cycles < 1) {
 }
 
 async function main(): Promise<number> {
+  killChildrenOnSignal();
   await using dir = await tempDataDir();
   print(`crash run: ${cycles} cycles, seed ${seed}`);
   const report = await runCrashCycles({

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { print } from "../../src/log.ts";
 import { environment, table, writeDocSection } from "./_docs.ts";
-import { tempDataDir } from "./_child_server.ts";
+import { killChildrenOnSignal, tempDataDir } from "./_child_server.ts";
 import { seedFromEnv } from "./_prng.ts";
 import { type Resources, runSoak, type SoakReport } from "./soak_harness.ts";
 
@@ -27,6 +27,7 @@ const { values } = parseArgs({
 });
 
 async function main(): Promise<number> {
+  killChildrenOnSignal();
   await using dir = await tempDataDir();
   const seed = values.seed === undefined ? seedFromEnv() : Number(values.seed);
   const report = await runSoak({

@@ -406,12 +406,12 @@ function judge(report: SoakReport, logs: string): void {
       problems.push(`resident memory ${after.rssMib} MiB after vs ${baseline.rssMib} MiB before`);
     }
   }
-  const first = report.idleAfterRound[0]?.rssMib ?? null;
-  if (report.idleAfterRound.length > 2 && first !== null && after.rssMib !== null) {
-    if (after.rssMib > first * 1.25 + MEMORY_SLACK_MIB) {
-      problems.push(
-        `idle memory keeps growing: ${first} MiB after round 1, ${after.rssMib} at the end`,
-      );
+  // Growth: the first round warms the allocator up; after that, idle memory must level off.
+  const middle = report.idleAfterRound.slice(1, -1).map((r) => r.rssMib ?? 0);
+  if (middle.length > 0 && after.rssMib !== null) {
+    const plateau = Math.max(...middle);
+    if (after.rssMib > plateau * 1.25 + MEMORY_SLACK_MIB) {
+      problems.push(`idle memory keeps growing: ${middle.join(", ")} MiB, then ${after.rssMib}`);
     }
   }
   const errors = logs.split("\n").filter((line) =>
