@@ -348,8 +348,8 @@ class Traffic {
 }
 
 /**
- * Waits until the idle sweep stopped every worker (threads back near the baseline) and the
- * server noticed the closed client connections.
+ * Waits until the idle sweep stopped every worker: threads, descriptors and sockets back near
+ * the baseline (the server also has to notice the closed client connections).
  */
 async function drain(server: ChildServer, baseline: Resources, limitMs: number): Promise<number> {
   const started = Date.now();
@@ -358,7 +358,8 @@ async function drain(server: ChildServer, baseline: Resources, limitMs: number):
     const threadsBack = now.threads === null ||
       now.threads <= (baseline.threads ?? 0) + THREAD_SLACK;
     const socketsBack = now.sockets === null || now.sockets <= (baseline.sockets ?? 0) + 2;
-    if (threadsBack && socketsBack) break;
+    const fdsBack = now.fds === null || now.fds <= (baseline.fds ?? 0) + FD_SLACK;
+    if (threadsBack && socketsBack && fdsBack) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return Date.now() - started;
