@@ -3,7 +3,7 @@
  * of plain strings, so the server and a compiled binary carry the console with no file reads
  * at run time and no download.
  *
- * esbuild-wasm (the server's own bundler, started through `initBundler()`) does the bundling;
+ * esbuild-wasm (the server's bundler package, started here in this thread) does the bundling;
  * it has no file system here, so a small plugin reads sources with Deno and resolves bare
  * imports (`preact`, `preact/hooks`, …) through the `deno.json` import map, which points at
  * Deno's npm cache. The output depends only on the sources and the locked versions, so
@@ -16,7 +16,7 @@
 import * as esbuild from "esbuild-wasm/esm/browser.js";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { initBundler } from "../src/bundler.ts";
+import wasm from "esbuild-wasm/esbuild.wasm" with { type: "bytes" };
 
 /** The three assets of the console. */
 export interface ConsoleAssets {
@@ -44,10 +44,20 @@ const LOADERS: Record<string, esbuild.Loader> = {
  */
 const PACKAGES = ["preact", "preact/hooks", "preact/jsx-runtime"];
 
+let started: Promise<void> | null = null;
+
+/** Starts esbuild in this thread once; later calls share the same promise. */
+function startEsbuild(): Promise<void> {
+  started ??= WebAssembly.compile(wasm).then((wasmModule) =>
+    esbuild.initialize({ wasmModule, worker: false })
+  );
+  return started;
+}
+
 /** Bundles and minifies the console. */
 export async function buildConsole(): Promise<ConsoleAssets> {
   await Promise.all(PACKAGES.map((specifier) => import(specifier)));
-  await initBundler();
+  await startEsbuild();
   const [js, css, html] = await Promise.all([
     bundle(join(ROOT, "src/main.tsx")),
     bundle(join(ROOT, "src/style.css")),

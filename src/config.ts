@@ -19,7 +19,10 @@ export interface Config {
   maxKeyBytes: number;
   maxValueBytes: number;
   cpuLimitMs: number;
+  /** Memory of one instance: V8 heap plus `ArrayBuffer`s, in MB. */
   memoryLimitMb: number;
+  /** Resident memory budget of the whole server in MB (`auto`: from the machine; 0: none). */
+  maxServerMemoryMb: number | "auto";
   /** Idle workers kept booted so a cold start skips the thread spawn (0: none). */
   warmWorkers: number;
   maxInstances: number;
@@ -63,7 +66,15 @@ const FLAGS = {
     default: "30000",
     help: "CPU time one event may use before the instance is reset",
   },
-  "memory-limit-mb": { default: "128", help: "Heap limit of one instance" },
+  "memory-limit-mb": {
+    default: "128",
+    help: "Memory of one instance (V8 heap + ArrayBuffers) before it is reset",
+  },
+  "max-server-memory-mb": {
+    default: "auto",
+    help: "Server memory (RSS) budget; over it the instance most likely allocating is " +
+      "reset (auto: 80% of RAM; 0: off)",
+  },
   "warm-workers": {
     default: "2",
     help: "Booted workers kept ready for new instances (0 disables the pool)",
@@ -106,7 +117,7 @@ export class ConfigError extends Error {
 /** The `--help` text. */
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(([name, flag]) =>
-    `  --${name.padEnd(18)} ${flag.help} (default: ${flag.default})`
+    `  --${name.padEnd(20)} ${flag.help} (default: ${flag.default})`
   );
   return [
     "dohost: a self-hosted server for Cloudflare-style Durable Objects",
@@ -115,14 +126,14 @@ export function usage(): string {
     "",
     "Flags:",
     ...lines,
-    ...Object.entries(SWITCHES).map(([name, help]) => `  --${name.padEnd(18)} ${help}`),
-    "  --help               Show this help",
+    ...Object.entries(SWITCHES).map(([name, help]) => `  --${name.padEnd(20)} ${help}`),
+    "  --help                 Show this help",
     "",
     "Environment:",
-    "  DOHOST_ADMIN_TOKEN   Admin token for the control API (generated and kept in the data dir",
-    "                       when unset, and printed once on the first start)",
-    "  DOHOST_MASTER_KEY    Key that encrypts env values and JWT secrets at rest (at least 16",
-    "                       characters; generated and kept in <data-dir>/master_key when unset)",
+    "  DOHOST_ADMIN_TOKEN     Admin token for the control API (generated and kept in the data",
+    "                         dir when unset, and printed once on the first start)",
+    "  DOHOST_MASTER_KEY      Key that encrypts env values and JWT secrets at rest (at least 16",
+    "                         characters; generated and kept in <data-dir>/master_key when unset)",
   ].join("\n");
 }
 
@@ -171,6 +182,7 @@ export function loadConfig(args: string[], env: Record<string, string | undefine
     maxValueBytes: int("max-value-bytes", 1),
     cpuLimitMs: int("cpu-limit-ms", 10),
     memoryLimitMb: int("memory-limit-mb", 16),
+    maxServerMemoryMb: serverMemoryFlag(text("max-server-memory-mb")),
     warmWorkers: int("warm-workers", 0),
     maxInstances: int("max-instances", 1),
     maxBodyBytes: int("max-body-bytes", 1),
@@ -184,6 +196,16 @@ export function loadConfig(args: string[], env: Record<string, string | undefine
     maxStorageBytes: int("max-storage-bytes", 65536),
     metricsPublic: values["metrics-public"] === true,
   };
+}
+
+/** `--max-server-memory-mb`: `auto`, 0 (off) or a budget the server itself fits in. */
+function serverMemoryFlag(text: string): number | "auto" {
+  if (text === "auto") return text;
+  const mb = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(mb) || (mb !== 0 && mb < 64)) {
+    throw new ConfigError(`Invalid --max-server-memory-mb "${text}": expected auto, 0 or >= 64`);
+  }
+  return mb;
 }
 
 /** A positive integer hidden flag. */

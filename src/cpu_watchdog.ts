@@ -13,8 +13,10 @@
  *
  * Precision: the budget starts at the first sample after the event starts and the check runs
  * once per tick (a tenth of the limit, between 20 ms and 1 s), so a runaway event is stopped
- * after between `limit` and `limit + 2 ticks` of CPU time. Work an idle instance does with no
- * event in flight (a timer loop after the response) is not sampled; the idle timeout stops it.
+ * after between `limit` and `limit + 2 ticks` of CPU time. Work an instance does with no event
+ * in flight (a timer loop after its response) is sampled from the moment the host probes it for
+ * idleness (the idle sweep, or `--hibernate-after` with sockets) until it answers: a loop there
+ * never answers, and is stopped after `limit` more CPU time.
  */
 
 /** Options for {@linkcode CpuWatchdog}. */

@@ -10,10 +10,16 @@
  */
 
 import type { Context } from "hono";
-import { objectIdFromName, responseFromWire, type WireRequest } from "../workers/protocol.ts";
+import {
+  isStorageFaultCode,
+  objectIdFromName,
+  responseFromWire,
+  type WireRequest,
+} from "../workers/protocol.ts";
 import { type App, type AppStore, DEFAULT_APP_ID } from "./apps.ts";
 import { allowedByAccessMode, bearer } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { STORAGE_FAULT_STATUS } from "./errors.ts";
 import { InstanceError, type InstanceManager, type InstanceTarget } from "./instances.ts";
 import type { Registry } from "./registry.ts";
 import type { UsageMeter } from "./usage.ts";
@@ -30,6 +36,13 @@ const idCache = new Map<string, string>();
  * one would fail inside the instance's worker instead of here.
  */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** The plain-text body of each status an instance failure is answered with. */
+const STATUS_TEXT: Record<number, string> = {
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+  507: "Insufficient Storage",
+};
 
 /** What the dispatcher needs. */
 export interface DispatchDeps {
@@ -135,12 +148,20 @@ export async function dispatchHttp(c: Context, deps: DispatchDeps): Promise<Resp
   }
 }
 
-/** The response for an event that failed inside (or because of) the instance. */
+/**
+ * The response for an event that failed inside (or because of) the instance: 503 for
+ * overload-class errors, a storage fault's own status, else 500.
+ */
 export function instanceErrorResponse(error: InstanceError): Response {
-  const overloaded = error.wire.overloaded === true;
-  return new Response(overloaded ? "Service Unavailable" : "Internal Server Error", {
-    status: overloaded ? 503 : 500,
-    headers: { "content-type": "text/plain;charset=UTF-8", "x-dohost-error": error.wire.code },
+  const { code } = error.wire;
+  const status = isStorageFaultCode(code)
+    ? STORAGE_FAULT_STATUS[code]
+    : error.wire.overloaded === true
+    ? 503
+    : 500;
+  return new Response(STATUS_TEXT[status] ?? "Internal Server Error", {
+    status,
+    headers: { "content-type": "text/plain;charset=UTF-8", "x-dohost-error": code },
   });
 }
 

@@ -6,6 +6,8 @@
  * the specific cause (`NO_EXPORTED_CLASS`, `INVALID_NAME`, …) so clients can tell causes apart.
  */
 
+import type { StorageFaultCode } from "../workers/protocol.ts";
+
 /** Public error codes and their HTTP status. */
 export const ERROR_STATUS = {
   REQUEST_ERROR: 400,
@@ -24,6 +26,19 @@ export const ERROR_STATUS = {
 
 /** One of the public error codes. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/**
+ * The data-plane status of each storage fault (`x-dohost-error`), where the instance itself is
+ * not to blame: a locked or unreadable database may work on a retry (503), a corrupt one will
+ * not (500), and 507 Insufficient Storage says a write did not fit, on the disk or under
+ * `--max-storage-bytes`.
+ */
+export const STORAGE_FAULT_STATUS: Record<StorageFaultCode, number> = {
+  STORAGE_UNAVAILABLE: 503,
+  STORAGE_CORRUPTED: 500,
+  STORAGE_FULL: 507,
+  STORAGE_LIMIT_EXCEEDED: 507,
+};
 
 /** Options for {@linkcode ServerError}. */
 export interface ServerErrorOptions {

@@ -6,14 +6,19 @@
 
 import type { WireExport } from "../workers/protocol.ts";
 import { BundleError } from "./bundler.ts";
+import type { ThreadSpawner } from "./thread_spawner.ts";
 import { WorkerHost } from "./worker_host.ts";
 
 /** How long a module's top-level code may run at deploy time. */
 const INSPECT_TIMEOUT_MS = 10_000;
 
 /** Loads `code` in a fresh worker and lists its exports with their kinds. */
-export async function inspectBundle(code: string, memoryLimitMb: number): Promise<WireExport[]> {
-  const worker = new WorkerHost({ memoryLimitMb });
+export async function inspectBundle(
+  spawner: ThreadSpawner,
+  code: string,
+  memoryLimitMb: number,
+): Promise<WireExport[]> {
+  const worker = new WorkerHost({ spawner, memoryLimitMb });
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await new Promise<WireExport[]>((resolve, reject) => {

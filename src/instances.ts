@@ -3,13 +3,16 @@
  *
  * An instance starts on first use (concurrent first requests share the one start), is
  * stopped after `--idle-timeout` seconds without events, and is stopped on redeploy, env
- * changes, delete and shutdown. Stops run one at a time: terminating many workers at once
- * stalls Deno's event loop. Storage is never touched by any of this.
+ * changes, delete and shutdown. At most {@linkcode STOPS_AT_ONCE} stops run at once (each
+ * commits, then its thread is terminated by the spawner thread, off the main thread). Storage is
+ * never touched by any of this.
  */
 
 import {
   type InstanceInit,
+  isStorageFaultCode,
   type LogLevel,
+  type StopReason,
   type WireCall,
   type WireError,
   type WireRequest,
@@ -20,6 +23,7 @@ import {
 import type { App } from "./apps.ts";
 import type { Config } from "./config.ts";
 import type { InstanceStorage } from "./instance_storage.ts";
+import type { ThreadSpawner } from "./thread_spawner.ts";
 import type { Logger } from "./log.ts";
 import type { Placement } from "./placement.ts";
 import type { ClassRecord, Registry } from "./registry.ts";
@@ -27,6 +31,12 @@ import type { UsageMeter } from "./usage.ts";
 import type { InstanceSocketHooks } from "./ws_bridge.ts";
 import { type Answer, type RequestMessage, WorkerGoneError, WorkerHost } from "./worker_host.ts";
 import { WorkerPool } from "./worker_pool.ts";
+
+/**
+ * How many instances may be stopping at once. A stop waits up to 2 s for the worker to commit;
+ * termination itself runs on the spawner thread, so many can overlap without stalling requests.
+ */
+const STOPS_AT_ONCE = 16;
 
 /** Which instance an event is for. */
 export interface InstanceTarget {
@@ -52,13 +62,20 @@ export class Instance {
   readonly key: string;
   readonly target: InstanceTarget;
   readonly host: WorkerHost;
+  /** Its memory limit (the class's `limits.memory_mb`, else `--memory-limit-mb`), in bytes. */
+  readonly memoryLimitBytes: number;
+  /** Heap + `ArrayBuffer` bytes its worker last reported (`workers/memory_guard.ts`). */
+  memoryBytes = 0;
+  /** Which guard stopped it for memory, if one did (`heap`: the V8 heap cap). */
+  memoryStop: MemoryStopCause | null = null;
   lastActive = Date.now();
   #cpuCharged = 0;
 
-  constructor(key: string, target: InstanceTarget, host: WorkerHost) {
+  constructor(key: string, target: InstanceTarget, host: WorkerHost, memoryLimitMb: number) {
     this.key = key;
     this.target = target;
     this.host = host;
+    this.memoryLimitBytes = memoryLimitMb * 1024 * 1024;
   }
 
   /** CPU µs used since the last call (what the meter has not seen yet). */
@@ -71,6 +88,12 @@ export class Instance {
 }
 
 /**
+ * What stopped an instance for memory: the V8 heap cap (`heap`), its own check of heap plus
+ * `ArrayBuffer`s (`instance`), or the server's RSS guard (`server`, `src/memory_guard.ts`).
+ */
+export type MemoryStopCause = "heap" | "instance" | "server";
+
+/**
  * Watches instances without taking part: the name index, the log ring and the metrics hang
  * here. Calls are synchronous and must not throw.
  */
@@ -81,6 +104,8 @@ export interface InstanceObserver {
   log(target: InstanceTarget, level: LogLevel, message: string): void;
   /** Object code used `ms` of thread CPU time. */
   cpu(target: InstanceTarget, ms: number): void;
+  /** The instance was stopped for memory (`503 MEMORY_LIMIT_EXCEEDED`). */
+  memoryStopped(target: InstanceTarget, cause: MemoryStopCause): void;
 }
 
 /**
@@ -109,6 +134,8 @@ export interface InstanceManagerOptions {
   egress?: WorkerEgress | null;
   /** The client WebSockets (`ws_bridge.ts`): socket state for new workers, hibernation. */
   sockets?: InstanceSocketHooks;
+  /** Starts the instance workers. */
+  spawner: ThreadSpawner;
 }
 
 /** Starts, routes to and stops instance workers. */
@@ -118,7 +145,9 @@ export class InstanceManager {
   readonly #starting = new Map<string, Promise<Instance>>();
   /** Instances held stopped by {@linkcode InstanceManager.withStopped}: starts wait for them. */
   readonly #held = new Map<string, Promise<void>>();
-  #stopQueue: Promise<void> = Promise.resolve();
+  #stopsRunning = 0;
+  /** Stops waiting for a slot; a finishing stop hands its slot to the first. */
+  readonly #stopsWaiting: (() => void)[] = [];
   #sweeper: ReturnType<typeof setInterval>;
   /** Idle probes in flight (negative sequence numbers: the socket bridge uses positive ones). */
   readonly #idleProbes = new Map<number, { instance: Instance; lastActive: number }>();
@@ -133,7 +162,11 @@ export class InstanceManager {
     this.#pool = options.config.warmWorkers > 0
       ? new WorkerPool({
         size: options.config.warmWorkers,
-        host: { memoryLimitMb: options.config.memoryLimitMb, egress: options.egress },
+        host: {
+          spawner: options.spawner,
+          memoryLimitMb: options.config.memoryLimitMb,
+          egress: options.egress,
+        },
         spawn: (hostOptions) => new WorkerHost(hostOptions),
       })
       : null;
@@ -172,7 +205,7 @@ export class InstanceManager {
         overloaded: true,
       });
     }
-    const instance = await this.#instance(target);
+    const instance = await this.#current(target);
     instance.lastActive = Date.now();
     let answer: Answer;
     try {
@@ -197,7 +230,7 @@ export class InstanceManager {
   /** The target's instance, started if needed (socket events are posted to it directly). */
   async acquire(target: InstanceTarget): Promise<Instance> {
     if (this.#closed) throw new Error("Server is shutting down");
-    const instance = await this.#instance(target);
+    const instance = await this.#current(target);
     instance.lastActive = Date.now();
     return instance;
   }
@@ -209,6 +242,22 @@ export class InstanceManager {
     this.#live.delete(key);
     await this.#enqueueStops([instance], reason);
     return true;
+  }
+
+  /**
+   * Terminates an instance for memory at once: it may be spinning, so it is not asked to commit
+   * first (uncommitted writes are lost, as in a crash). Its event in flight fails with
+   * `503 MEMORY_LIMIT_EXCEEDED`; the next event starts a fresh worker on the same storage.
+   */
+  stopForMemory(instance: Instance, cause: "instance" | "server", message: string): void {
+    if (this.#live.get(instance.key) === instance) this.#live.delete(instance.key);
+    instance.memoryStop ??= cause;
+    instance.host.terminate({
+      name: "Error",
+      code: "MEMORY_LIMIT_EXCEEDED",
+      message,
+      overloaded: true,
+    });
   }
 
   /** Stops the live instances of one class, or of the whole app when `className` is null. */
@@ -261,11 +310,23 @@ export class InstanceManager {
     await this.#enqueueStops(all, "shutdown");
   }
 
+  /**
+   * The target's instance, skipping one that was stopped while this waited for its start (a
+   * redeploy or env change stops instances at once): an event is never sent after the stop.
+   */
+  async #current(target: InstanceTarget): Promise<Instance> {
+    let instance = await this.#instance(target);
+    for (let retries = 0; instance.host.stopping && retries < 3; retries++) {
+      instance = await this.#instance(target);
+    }
+    return instance;
+  }
+
   async #instance(target: InstanceTarget): Promise<Instance> {
     const key = instanceKey(target);
     for (let held = this.#held.get(key); held; held = this.#held.get(key)) await held;
     const live = this.#live.get(key);
-    if (live && !live.host.exited) return live;
+    if (live && !live.host.exited && !live.host.stopping) return live;
     let starting = this.#starting.get(key);
     if (!starting) {
       starting = this.#start(key, target).finally(() => this.#starting.delete(key));
@@ -279,6 +340,7 @@ export class InstanceManager {
     await this.#makeRoom();
     await placement.acquire(key);
     const { app, record } = target;
+    const memoryLimitMb = record.limits?.memoryMb ?? config.memoryLimitMb;
     const init: InstanceInit = {
       appId: app.appId,
       className: record.name,
@@ -295,20 +357,25 @@ export class InstanceManager {
       ...(this.#options.sockets?.initFor(key) ??
         { sockets: [], autoResponse: null, eventTimeoutMs: null, nextSockId: 1 }),
       blockTimeoutMs: config.blockTimeoutMs,
+      memoryLimitMb,
     };
     this.#options.observer?.started(target);
     const hostOptions = {
-      memoryLimitMb: record.limits?.memoryMb ?? config.memoryLimitMb,
+      spawner: this.#options.spawner,
+      memoryLimitMb,
       cpuLimitMs: record.limits?.cpuMs ?? config.cpuLimitMs,
       egress: this.#options.egress,
     };
     const host = this.#pool?.take(hostOptions) ?? new WorkerHost(hostOptions);
-    const instance = new Instance(key, target, host);
+    const instance = new Instance(key, target, host, memoryLimitMb);
     host.init(init, {
       onMessage: (message) => this.#onMessage(instance, message),
       onExit: (error) => {
         if (this.#live.get(key) === instance) this.#live.delete(key);
         this.#options.sockets?.onExit(instance, error);
+        if (error?.code === "MEMORY_LIMIT_EXCEEDED") {
+          this.#options.observer?.memoryStopped(target, instance.memoryStop ?? "heap");
+        }
         if (error) {
           this.#log(instance, "warn", `Instance stopped: ${error.message}`, { code: error.code });
         }
@@ -324,21 +391,38 @@ export class InstanceManager {
         this.#log(instance, message.level, message.message, { source: "object" });
         this.#options.observer?.log(instance.target, message.level, message.message);
         return;
-      case "init-error":
-        this.#log(instance, "error", `Class failed to load: ${message.error.message}`);
+      case "init-error": {
+        // The instance's database could not be opened (corrupt, locked): not the class's fault.
+        const storage = isStorageFaultCode(message.error.code);
+        const code = storage ? message.error.code : "MODULE_LOAD_FAILED";
+        const what = storage ? "Instance storage failed to open" : "Class failed to load";
+        this.#log(instance, "error", `${what}: ${message.error.message}`, { code });
         this.#live.delete(instance.key);
-        instance.host.terminate({ ...message.error, code: "MODULE_LOAD_FAILED" });
+        instance.host.terminate({ ...message.error, code });
         return;
+      }
       case "abort":
         this.#live.delete(instance.key);
         this.#events?.aborted(instance.target, message.retryAlarm);
         instance.host.terminate({
           name: "Error",
-          code: "OBJECT_RESET",
+          code: message.code ?? "OBJECT_RESET",
           message: message.reason,
           reset: true,
           overloaded: message.overloaded,
         });
+        return;
+      case "memory":
+        instance.memoryBytes = message.bytes;
+        if (message.exceeded) {
+          const [used, limit] = [message.bytes, instance.memoryLimitBytes].map(megabytes);
+          this.stopForMemory(
+            instance,
+            "instance",
+            `Durable Object exceeded its memory limit of ${limit} MB (heap and buffers: ` +
+              `${used} MB) and was reset`,
+          );
+        }
         return;
       case "alarm-set":
         this.#events?.alarmSet(instance.target, message.at);
@@ -419,19 +503,25 @@ export class InstanceManager {
     this.#enqueueStops([instance], "idle");
   }
 
-  /** Stops instances strictly one after another, across all callers. */
-  #enqueueStops(
+  /** Stops instances, at most {@linkcode STOPS_AT_ONCE} at a time across all callers. */
+  async #enqueueStops(
     instances: Instance[],
-    reason: "redeploy" | "delete" | "idle" | "shutdown" | "evict" | "hibernate",
+    reason: StopReason,
   ): Promise<void> {
-    const run = this.#stopQueue.then(async () => {
-      for (const instance of instances) {
-        await instance.host.stop(reason);
-        this.#chargeCpu(instance);
-      }
-    });
-    this.#stopQueue = run.catch(() => {});
-    return run;
+    await Promise.all(instances.map((instance) => this.#stopOne(instance, reason)));
+  }
+
+  async #stopOne(instance: Instance, reason: StopReason): Promise<void> {
+    if (this.#stopsRunning < STOPS_AT_ONCE) this.#stopsRunning++;
+    else await new Promise<void>((go) => this.#stopsWaiting.push(go));
+    try {
+      await instance.host.stop(reason);
+      this.#chargeCpu(instance);
+    } finally {
+      const next = this.#stopsWaiting.shift();
+      if (next) next();
+      else this.#stopsRunning--;
+    }
   }
 
   #chargeCpu(instance: Instance): void {
@@ -457,6 +547,11 @@ export class InstanceManager {
       ...fields,
     });
   }
+}
+
+/** Bytes in whole megabytes (MiB), for messages. */
+function megabytes(bytes: number): number {
+  return Math.round(bytes / (1024 * 1024));
 }
 
 /** The map key of an instance. */

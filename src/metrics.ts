@@ -3,9 +3,9 @@
  *
  * Counters are kept in memory from process start (Prometheus handles restarts): data-plane
  * requests by app, class and status, their latency as a histogram, errors by code, instance
- * starts and instance CPU time. Gauges (live and hibernated instances, sockets, storage bytes)
- * are read when scraped. Class labels only name deployed classes, so a client requesting random
- * paths cannot grow the label set.
+ * starts, instance CPU time and instances stopped for memory. Gauges (live and hibernated
+ * instances, sockets, storage bytes) are read when scraped. Class labels only name deployed
+ * classes, so a client requesting random paths cannot grow the label set.
  */
 
 import type { Context, MiddlewareHandler } from "hono";
@@ -37,6 +37,7 @@ export class Metrics {
   readonly #errors = new Map<string, number>();
   readonly #starts = new Map<string, number>();
   readonly #cpuMs = new Map<string, number>();
+  readonly #memoryStops = new Map<string, number>();
   readonly #started = Date.now();
 
   /** A data-plane request finished. `errorCode` is set for failed ones. */
@@ -70,6 +71,11 @@ export class Metrics {
     add(this.#cpuMs, labelSet({ app, class: className }), ms);
   }
 
+  /** An instance was stopped for memory; `cause` names the guard (see `MemoryStopCause`). */
+  memoryStopped(app: string, className: string, cause: string): void {
+    add(this.#memoryStops, labelSet({ app, class: className, cause }), 1);
+  }
+
   /** The exposition text, with the gauges read now. */
   render(gauges: MetricGauges): string {
     const out: string[] = [];
@@ -97,6 +103,15 @@ export class Metrics {
     family(out, "dohost_instance_cpu_seconds_total", "counter", "Thread CPU time of object code");
     for (const [labels, value] of this.#cpuMs) {
       out.push(`dohost_instance_cpu_seconds_total${labels} ${value / 1000}`);
+    }
+    family(
+      out,
+      "dohost_instance_memory_stops_total",
+      "counter",
+      "Instances stopped for memory, by cause (heap cap, own check, server RSS guard)",
+    );
+    for (const [labels, value] of this.#memoryStops) {
+      out.push(`dohost_instance_memory_stops_total${labels} ${value}`);
     }
     family(out, "dohost_instances", "gauge", "Instances by state");
     out.push(`dohost_instances{state="live"} ${gauges.live}`);

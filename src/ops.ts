@@ -58,6 +58,9 @@ export class Operations {
       cpu(target, ms) {
         metrics.cpu(target.app.appId, target.record.name, ms);
       },
+      memoryStopped(target, cause) {
+        metrics.memoryStopped(target.app.appId, target.record.name, cause);
+      },
     };
   }
 

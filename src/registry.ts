@@ -11,6 +11,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import type { WireBinding } from "../workers/protocol.ts";
+import type { ThreadSpawner } from "./thread_spawner.ts";
 import { type App, AppStore } from "./apps.ts";
 import { type Bundle, BundleError, bundleSource } from "./bundler.ts";
 import { ServerError } from "./errors.ts";
@@ -72,6 +73,8 @@ export interface RegistryEvents {
 
 /** Options for {@linkcode Registry}. */
 export interface RegistryOptions {
+  /** Starts the throwaway worker that inspects a bundle. */
+  spawner: ThreadSpawner;
   memoryLimitMb: number;
   /** The server's CPU limit per event: the ceiling of a class's `limits.cpuMs`. */
   cpuLimitMs?: number;
@@ -245,7 +248,11 @@ export class Registry {
   }
 
   async #exportedClass(bundle: Bundle): Promise<string> {
-    const exports = await inspectBundle(bundle.code, this.#options.memoryLimitMb);
+    const exports = await inspectBundle(
+      this.#options.spawner,
+      bundle.code,
+      this.#options.memoryLimitMb,
+    );
     if (exports.some((item) => item.name === "default" && item.kind === "class")) {
       throw new BundleError(
         "EXPORT_DEFAULT_NOT_SUPPORTED",

@@ -25,8 +25,10 @@ import { mcpRoutes } from "./mcp.ts";
 import { ObjectCalls } from "./object_calls.ts";
 import { operatorRoutes } from "./operator_routes.ts";
 import { Operations } from "./ops.ts";
+import { startServerMemoryGuard } from "./memory_guard.ts";
 import { LocalPlacement } from "./placement.ts";
 import { Registry } from "./registry.ts";
+import { ThreadSpawner } from "./thread_spawner.ts";
 import { loadMasterKey, SecretBox, verifyMasterKey } from "./secret_box.ts";
 import { randomToken } from "./secrets.ts";
 import { UsageMeter } from "./usage.ts";
@@ -78,7 +80,9 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
   const usage = new UsageMeter(db);
   let instances: InstanceManager | null = null;
   const ops = new Operations(db);
+  const spawner = new ThreadSpawner();
   const registry = new Registry(db, apps, {
+    spawner,
     memoryLimitMb: config.memoryLimitMb,
     cpuLimitMs: config.cpuLimitMs,
     secrets,
@@ -106,6 +110,7 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     observer: ops.observer,
     egress: egress.endpoint,
     sockets,
+    spawner,
   });
   ops.sockets = sockets.registry;
   const alarms = new AlarmScheduler({
@@ -122,6 +127,7 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
     aborted: (target, retryAlarm) => alarms.aborted(target, retryAlarm),
     call: (instance, callId, call) => calls.call(instance, callId, call),
   });
+  const memoryGuard = startServerMemoryGuard(config.maxServerMemoryMb, instances, logger);
   const deps: DispatchDeps = { config, apps, registry, instances, usage };
   const flusher = setInterval(() => {
     try {
@@ -209,7 +215,9 @@ export async function createServer(config: Config, logger: Logger): Promise<Serv
       clearInterval(flusher);
       sockets.close();
       alarms.close();
+      memoryGuard?.close();
       await instances.close();
+      await spawner.close();
       egress.close();
       usage.flush();
       db.close();

@@ -1,13 +1,14 @@
 /**
  * One instance worker seen from the host: spawn, typed messages, request/answer matching,
- * termination. The only place that creates workers and posts to them.
+ * termination. The only place that starts instance workers and posts to them.
  *
  * Workers are `node:worker_threads` workers, not Web Workers: in Deno 2.9 only they accept a
  * heap cap (`resourceLimits`) and, once the bootstrap holds a Web Lock, are preempted by
- * `terminate()` even in `while (true) {}`.
+ * `terminate()` even in `while (true) {}`. They are started by a spawner thread
+ * ({@linkcode ThreadSpawner}) so that the main thread never blocks on `new Worker()`; messages
+ * go directly over the worker's own port.
  */
 
-import { Worker } from "node:worker_threads";
 import type {
   HostMessage,
   InstanceInit,
@@ -18,6 +19,7 @@ import type {
   WorkerMessage,
 } from "../workers/protocol.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
+import type { SpawnedThread, ThreadSpawner } from "./thread_spawner.ts";
 
 const ENTRY = new URL("../workers/entry.ts", import.meta.url);
 /** How long `terminate()` waits for a booting worker before terminating it anyway. */
@@ -62,6 +64,8 @@ export interface WorkerHostHandlers {
 
 /** Options for {@linkcode WorkerHost}. */
 export interface WorkerHostOptions {
+  /** Starts the worker thread (one per server). */
+  spawner: ThreadSpawner;
   memoryLimitMb: number;
   /** CPU ms one event may use before the worker is terminated; unset for no limit. */
   cpuLimitMs?: number;
@@ -71,7 +75,9 @@ export interface WorkerHostOptions {
 
 /** A spawned instance worker. */
 export class WorkerHost {
-  readonly #worker: Worker;
+  readonly #thread: SpawnedThread;
+  readonly #gone: Promise<void>;
+  #threadId: number | null = null;
   readonly #pending = new Map<number, Settle>();
   #handlers: WorkerHostHandlers | null = null;
   #nextId = 1;
@@ -79,44 +85,65 @@ export class WorkerHost {
   #exitError: WireError | null = null;
   #stopping: Promise<void> | null = null;
   #onStopped: (() => void) | null = null;
+  /** Set while a stop waits for the requests in flight to be answered. */
+  #onDrained: (() => void) | null = null;
   #cpuMicros = 0;
   #ready: Promise<void>;
   #watchdog: CpuWatchdog | null = null;
   /** `ws-message`s posted that the worker has not acked yet (see the CPU watchdog). */
   #wsUnacked = 0;
+  /** Idle probes (`ws-probe`) not answered yet: a worker spinning in a timer never answers. */
+  #probesUnanswered = 0;
 
   constructor(options: WorkerHostOptions) {
-    this.#worker = new Worker(ENTRY, {
-      resourceLimits: {
+    let gone!: () => void;
+    this.#gone = new Promise((resolve) => gone = resolve);
+    this.#thread = options.spawner.spawn({
+      entry: ENTRY,
+      limits: {
         maxOldGenerationSizeMb: options.memoryLimitMb,
         maxYoungGenerationSizeMb: Math.max(4, Math.floor(options.memoryLimitMb / 8)),
       },
-      workerData: { egress: options.egress ?? null },
+      data: { egress: options.egress ?? null },
+      events: {
+        onError: (error) => {
+          this.#exitError = error.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? {
+              name: "Error",
+              code: "MEMORY_LIMIT_EXCEEDED",
+              message: "Durable Object exceeded its memory limit and was reset",
+              overloaded: true,
+            }
+            : { name: error.name, code: "WORKER_CRASHED", message: error.message };
+        },
+        onExit: () => {
+          this.#exit();
+          gone();
+        },
+      },
     });
     if (options.cpuLimitMs !== undefined) this.#watchdog = this.#cpuWatchdog(options.cpuLimitMs);
+    const port = this.#thread.port;
     this.#ready = new Promise((resolve) => {
       const onFirst = (message: WorkerMessage) => {
-        if (message.type === "ready") resolve();
-      };
-      this.#worker.once("message", onFirst);
-    });
-    this.#worker.on("message", (message: WorkerMessage) => this.#receive(message));
-    this.#worker.on("error", (error: Error & { code?: string }) => {
-      this.#exitError = error.code === "ERR_WORKER_OUT_OF_MEMORY"
-        ? {
-          name: "Error",
-          code: "MEMORY_LIMIT_EXCEEDED",
-          message: "Durable Object exceeded its memory limit and was reset",
-          overloaded: true,
+        if (message.type === "ready") {
+          this.#threadId = message.threadId;
+          resolve();
         }
-        : { name: error.name, code: "WORKER_CRASHED", message: error.message };
+      };
+      port.once("message", onFirst);
     });
-    this.#worker.on("exit", () => this.#exit());
+    port.on("message", (message: WorkerMessage) => this.#receive(message));
   }
 
   /** Resolves once the bootstrap finished (the warm-pool state). */
   get booted(): Promise<void> {
     return this.#ready;
+  }
+
+  /** The worker's thread id once booted: its OS thread is named `worker-<threadId>`. */
+  get threadId(): number | null {
+    return this.#threadId;
   }
 
   /** Sets the per-event CPU limit of a worker spawned without one (a pooled worker). */
@@ -133,10 +160,15 @@ export class WorkerHost {
   /** Sends a message that expects no answer. */
   post(message: HostMessage, transfer: Transferable[] = []): void {
     if (this.#exited) return;
-    this.#worker.postMessage(message, transfer as never[]);
+    this.#thread.port.postMessage(message, transfer as never[]);
     if (message.type === "ws-message") {
       // Socket messages are events too: the CPU limit applies until the worker acks them.
       this.#wsUnacked++;
+      this.#watchdog?.busy();
+    } else if (message.type === "ws-probe") {
+      // An idle-looking worker may still run code (a timer after its response): the CPU
+      // limit applies until it answers, so a loop there is stopped too.
+      this.#probesUnanswered++;
       this.#watchdog?.busy();
     }
   }
@@ -154,12 +186,7 @@ export class WorkerHost {
 
   /** The worker thread's CPU time in µs, read on the host (works while the worker is busy). */
   async threadCpuMicros(): Promise<number> {
-    // Present in Deno 2.9's node:worker_threads (Node 24 API), missing from its typings.
-    const worker = this.#worker as unknown as {
-      cpuUsage(): Promise<{ user: number; system: number }>;
-    };
-    const usage = await worker.cpuUsage();
-    return usage.user + usage.system;
+    return (await this.#thread.cpuMicros()) ?? this.#cpuMicros;
   }
 
   /** Requests in flight. */
@@ -176,17 +203,26 @@ export class WorkerHost {
     return this.#exited;
   }
 
-  /** Asks the worker to commit and close, then terminates it. */
+  /** True once `stop()` was called: the worker is committing and takes no new events. */
+  get stopping(): boolean {
+    return this.#stopping !== null;
+  }
+
+  /**
+   * Lets the requests in flight finish, asks the worker to commit and close, then terminates
+   * it; all of it within {@linkcode STOP_GRACE_MS}. No new event is sent once this is called.
+   */
   stop(reason: StopReason): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#exited) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS));
+      if (this.#pending.size > 0) {
+        await Promise.race([new Promise<void>((resolve) => this.#onDrained = resolve), grace]);
+      }
       const stopped = new Promise<void>((resolve) => this.#onStopped = resolve);
       this.post({ type: "stop", reason });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        stopped,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
-      ]);
+      await Promise.race([stopped, grace]);
       clearTimeout(timer);
       await this.terminate();
     })();
@@ -202,17 +238,16 @@ export class WorkerHost {
     if (error) this.#exitError ??= error;
     if (!this.#exited) {
       await this.#bootedOrExited();
-      if (!this.#exited) await this.#worker.terminate();
+      if (!this.#exited) await this.#thread.terminate();
     }
     this.#exit();
   }
 
   async #bootedOrExited(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const exited = new Promise<void>((resolve) => this.#worker.once("exit", () => resolve()));
     await Promise.race([
       this.#ready,
-      exited,
+      this.#gone,
       new Promise<void>((resolve) => timer = setTimeout(resolve, BOOT_WAIT_MS)),
     ]);
     clearTimeout(timer);
@@ -229,10 +264,17 @@ export class WorkerHost {
         const settle = this.#pending.get(message.reqId);
         this.#pending.delete(message.reqId);
         this.#watchdog?.progress();
-        if (this.#pending.size === 0 && this.#wsUnacked === 0) this.#watchdog?.idle();
+        this.#idleIfQuiet();
         settle?.resolve(message);
+        if (this.#pending.size === 0) this.#onDrained?.();
         return;
       }
+      case "ws-idle":
+        this.#probesUnanswered = Math.max(0, this.#probesUnanswered - 1);
+        this.#watchdog?.progress();
+        this.#idleIfQuiet();
+        this.#handlers?.onMessage(message);
+        return;
       case "stopped":
         this.#onStopped?.();
         return;
@@ -251,7 +293,14 @@ export class WorkerHost {
     for (const op of ops) if (op.op === "ack") this.#wsUnacked -= op.count;
     this.#wsUnacked = Math.max(0, this.#wsUnacked);
     this.#watchdog?.progress();
-    if (this.#pending.size === 0 && this.#wsUnacked === 0) this.#watchdog?.idle();
+    this.#idleIfQuiet();
+  }
+
+  /** Stops CPU sampling once nothing sent to the worker is waiting for it. */
+  #idleIfQuiet(): void {
+    if (this.#pending.size === 0 && this.#wsUnacked === 0 && this.#probesUnanswered === 0) {
+      this.#watchdog?.idle();
+    }
   }
 
   #cpuWatchdog(limitMs: number): CpuWatchdog {

@@ -19,7 +19,8 @@
  *   waitUntil, no socket handler running) and, if so, stopped. Its sockets stay here; the next
  *   event starts a worker that receives them in `InstanceInit`.
  * - A reset (ctx.abort, crash, limits) closes the instance's sockets with 1011; a redeploy,
- *   env change or delete with 1012; shutdown with 1001.
+ *   env change or delete with 1012; shutdown with 1001. An upgrade the object answered just
+ *   before one of those closes gets the same code.
  */
 
 import type { Context } from "hono";
@@ -37,7 +38,13 @@ import {
   instanceErrorResponse,
   resolveRequest,
 } from "./dispatch.ts";
-import { type Instance, InstanceError, instanceKey, type InstanceManager } from "./instances.ts";
+import {
+  type Instance,
+  InstanceError,
+  instanceKey,
+  type InstanceManager,
+  type InstanceTarget,
+} from "./instances.ts";
 import type { Logger } from "./log.ts";
 import {
   HostSocket,
@@ -86,6 +93,13 @@ export interface InstanceSocketHooks {
   ): void;
 }
 
+/** A {@linkcode WebSocketBridge.closeAll} call: what it closed sockets with, and when. */
+interface MassClose {
+  seq: number;
+  code: number;
+  reason: string;
+}
+
 /** Options for {@linkcode WebSocketBridge}. */
 export interface BridgeOptions {
   config: Config;
@@ -101,6 +115,9 @@ export class WebSocketBridge implements InstanceSocketHooks {
   readonly #sweeper: ReturnType<typeof setInterval>;
   #probeSeq = 0;
   #closed = false;
+  /** The last mass close of everything, of each app and of each class ({@linkcode scopeKey}). */
+  readonly #massCloses = new Map<string, MassClose>();
+  #massCloseSeq = 0;
 
   constructor(options: BridgeOptions) {
     this.#options = options;
@@ -121,6 +138,7 @@ export class WebSocketBridge implements InstanceSocketHooks {
       headers: forwardedHeaders(c.req.raw.headers),
       body: null,
     };
+    const closesBefore = this.#massCloseSeq;
     let res: WireResponse;
     try {
       res = await deps.instances.fetch(target, req);
@@ -149,6 +167,13 @@ export class WebSocketBridge implements InstanceSocketHooks {
       return plain(400, "invalid WebSocket upgrade request");
     }
     copyHeaders(res, upgraded.response);
+    // A redeploy, env change, delete or shutdown while the answer was on its way stopped the
+    // object: its socket closes as the others did, and no worker hears of it.
+    const massClose = this.#massCloseSince(target, closesBefore);
+    if (massClose) {
+      upgraded.socket.onopen = () => upgraded.socket.close(massClose.code, massClose.reason);
+      return upgraded.response;
+    }
     const entry = this.registry.ensure(key, target);
     entry.target = target;
     const live = this.#live(key);
@@ -281,6 +306,8 @@ export class WebSocketBridge implements InstanceSocketHooks {
     const text = reason === "shutdown"
       ? "Server shutting down"
       : `Durable Object class was ${reason === "delete" ? "deleted" : "redeployed"}`;
+    const seq = ++this.#massCloseSeq;
+    this.#massCloses.set(scopeKey(appId, className), { seq, code, reason: text });
     for (const entry of this.registry.matching(appId, className)) {
       for (const socket of [...entry.sockets.values()]) this.#end(entry, socket, code, text);
       this.registry.delete(entry.key);
@@ -472,6 +499,26 @@ export class WebSocketBridge implements InstanceSocketHooks {
   #live(key: string): Instance | undefined {
     return this.#options.instances().liveInstance(key);
   }
+
+  /** The mass close that covered `target` after close number `seq`, if there was one. */
+  #massCloseSince(target: InstanceTarget, seq: number): MassClose | null {
+    const { appId } = target.app;
+    const scopes = [
+      scopeKey(null, null),
+      scopeKey(appId, null),
+      scopeKey(appId, target.record.name),
+    ];
+    for (const scope of scopes) {
+      const close = this.#massCloses.get(scope);
+      if (close && close.seq > seq) return close;
+    }
+    return null;
+  }
+}
+
+/** The key of a mass close: everything (both null), an app (className null) or a class. */
+function scopeKey(appId: string | null, className: string | null): string {
+  return `${appId ?? ""}/${className ?? ""}`;
 }
 
 /** Sockets all hibernatable, nothing queued or in flight, no event for `afterMs`. */

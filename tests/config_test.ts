@@ -21,6 +21,7 @@ Deno.test("loadConfig() gives the documented defaults", () => {
     maxValueBytes: 131072,
     cpuLimitMs: 30000,
     memoryLimitMb: 128,
+    maxServerMemoryMb: "auto",
     maxInstances: 1000,
     maxBodyBytes: 104857600,
     logFormat: "text",
@@ -51,6 +52,8 @@ Deno.test("loadConfig() reads every flag and DOHOST_ADMIN_TOKEN", () => {
     "500",
     "--memory-limit-mb",
     "64",
+    "--max-server-memory-mb",
+    "4096",
     "--max-instances",
     "7",
     "--max-body-bytes",
@@ -71,6 +74,7 @@ Deno.test("loadConfig() reads every flag and DOHOST_ADMIN_TOKEN", () => {
     maxValueBytes: 2097152,
     cpuLimitMs: 500,
     memoryLimitMb: 64,
+    maxServerMemoryMb: 4096,
     maxInstances: 7,
     maxBodyBytes: 1000,
     logFormat: "json",
@@ -84,6 +88,10 @@ Deno.test("loadConfig() accepts --flag=value and treats an empty DOHOST_ADMIN_TO
   assert.equal(config?.port, 0);
   assert.equal(config?.domain, "dohost.test");
   assert.equal(config?.adminToken, undefined);
+});
+
+Deno.test("loadConfig() turns the server memory guard off with --max-server-memory-mb 0", () => {
+  assert.equal(loadConfig(["--max-server-memory-mb", "0"], {})?.maxServerMemoryMb, 0);
 });
 
 Deno.test("loadConfig() returns null for --help", () => {
@@ -105,6 +113,11 @@ Deno.test("loadConfig() rejects bad values with a ConfigError naming the flag", 
     [["--max-value-bytes", ""], /--max-value-bytes/],
     [["--cpu-limit-ms", "5"], /^Invalid --cpu-limit-ms "5": expected an integer >= 10$/],
     [["--memory-limit-mb", "8"], /--memory-limit-mb/],
+    [
+      ["--max-server-memory-mb", "32"],
+      /^Invalid --max-server-memory-mb "32": expected auto, 0 or >= 64$/,
+    ],
+    [["--max-server-memory-mb", "lots"], /--max-server-memory-mb "lots": expected auto, 0/],
     [["--max-instances", "0"], /--max-instances/],
     [["--max-body-bytes", "1e3x"], /--max-body-bytes/],
     [["--log-format", "xml"], /^Invalid --log-format "xml": expected text or json$/],

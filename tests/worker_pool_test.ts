@@ -9,6 +9,7 @@ import type { InstanceInit } from "../workers/protocol.ts";
 import { bundleSource } from "../src/bundler.ts";
 import { WorkerHost, type WorkerHostOptions } from "../src/worker_host.ts";
 import { WorkerPool } from "../src/worker_pool.ts";
+import { ThreadSpawner } from "../src/thread_spawner.ts";
 import { waitFor } from "./e2e/_wait.ts";
 
 const COUNTER = `import { DurableObject } from "cloudflare:workers";
@@ -42,11 +43,14 @@ async function counterInit(dbPath: string): Promise<InstanceInit> {
 }
 
 /** A pool whose spawns are recorded, so the test can clean up every worker it made. */
-function recordingPool(size: number): { pool: WorkerPool; spawned: WorkerHost[] } {
+function recordingPool(
+  spawner: ThreadSpawner,
+  size: number,
+): { pool: WorkerPool; spawned: WorkerHost[] } {
   const spawned: WorkerHost[] = [];
   const pool = new WorkerPool({
     size,
-    host: { memoryLimitMb: 64 },
+    host: { spawner, memoryLimitMb: 64 },
     spawn(options: WorkerHostOptions) {
       const host = new WorkerHost(options);
       spawned.push(host);
@@ -57,7 +61,8 @@ function recordingPool(size: number): { pool: WorkerPool; spawned: WorkerHost[] 
 }
 
 Deno.test("WorkerPool keeps its size of booted workers and refills after a take", async () => {
-  const { pool, spawned } = recordingPool(2);
+  const spawner = new ThreadSpawner();
+  const { pool, spawned } = recordingPool(spawner, 2);
   try {
     await waitFor(() => Promise.resolve(pool.stats), (s) => s.spawned === 2 && s.idle === 2, {
       what: "two pooled workers",
@@ -77,6 +82,7 @@ Deno.test("WorkerPool keeps its size of booted workers and refills after a take"
   } finally {
     await pool.close();
     for (const host of spawned) await host.terminate();
+    await spawner.close();
   }
   assert.ok(spawned.every((host) => host.exited));
   assert.equal(pool.take({ memoryLimitMb: 64 }), null, "a closed pool hands out nothing");
@@ -84,7 +90,8 @@ Deno.test("WorkerPool keeps its size of booted workers and refills after a take"
 
 Deno.test("WorkerPool: a pooled worker becomes an instance that serves requests", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dohost-worker-pool-" });
-  const { pool, spawned } = recordingPool(1);
+  const spawner = new ThreadSpawner();
+  const { pool, spawned } = recordingPool(spawner, 1);
   try {
     const host = pool.take({ memoryLimitMb: 64 });
     assert.ok(host, "a pooled worker, even one still booting");
@@ -107,6 +114,7 @@ Deno.test("WorkerPool: a pooled worker becomes an instance that serves requests"
   } finally {
     await pool.close();
     for (const host of spawned) await host.terminate();
+    await spawner.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

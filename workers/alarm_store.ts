@@ -80,10 +80,10 @@ export class AlarmStore {
   }
 
   #write(key: string, at: number): void {
-    this.#db.statement(SQL.set).run(key, at);
+    this.#db.guard(() => this.#db.statement(SQL.set).run(key, at));
   }
 
   #remove(key: string): boolean {
-    return Number(this.#db.statement(SQL.delete).run(key).changes) > 0;
+    return Number(this.#db.guard(() => this.#db.statement(SQL.delete).run(key)).changes) > 0;
   }
 }

@@ -12,9 +12,10 @@
  * on files outside a compiled binary.
  */
 
-import { parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, threadId, workerData } from "node:worker_threads";
 import process from "node:process";
 import { withCallDepth } from "./call_context.ts";
+import { MemoryGuard } from "./memory_guard.ts";
 import { namespaceBindings } from "./namespace.ts";
 import { type HostPort, type ObjectClass, ObjectRuntime, toWireError } from "./object_runtime.ts";
 import { installOutbound } from "./outbound.ts";
@@ -52,8 +53,11 @@ const STRIPPED_GLOBALS = [
   "nodeBootstrap",
 ];
 
-if (!parentPort) throw new Error("workers/entry.ts must run as a node:worker_threads worker");
-const port = parentPort;
+/** What the host hands over at spawn (see src/thread_spawner.ts). */
+const spawnData = workerData as { egress: WorkerEgress | null; port?: MessagePort } | null;
+if (!spawnData?.port) throw new Error("workers/entry.ts must be started by src/thread_spawner.ts");
+/** The channel to the main thread (the worker's parent is the spawner thread). */
+const port = spawnData.port;
 const threadCpu = process.threadCpuUsage.bind(process);
 /** Bound now, so patching a prototype later cannot intercept what goes to the host. */
 const postToHost = port.postMessage.bind(port);
@@ -64,8 +68,12 @@ const wallClock = performance.now.bind(performance);
 let cpuReading = 0;
 let cpuReadAt = -Infinity;
 
+/** The instance's memory check (from `init` on): it runs before every message to the host. */
+let memory: MemoryGuard | null = null;
+
 const host: HostPort = {
   post(message: WorkerMessage, transfer: Transferable[] = []): void {
+    memory?.check(message);
     postToHost(message, transfer as never[]);
   },
   cpu(): number {
@@ -103,7 +111,7 @@ await new Promise<void>((locked) => {
 });
 forwardConsole();
 keepAliveOnUncaught();
-installOutbound((workerData as { egress?: WorkerEgress } | null)?.egress ?? null);
+installOutbound(spawnData.egress);
 installWebSocketGlobals(globalThis);
 trackTimers(globalThis);
 for (const name of STRIPPED_GLOBALS) Reflect.deleteProperty(globalThis, name);
@@ -112,11 +120,19 @@ port.on("message", handle);
 // Host messages are for the runtime only: listeners user code adds to the global scope later
 // run after this one and never see them.
 globalThis.addEventListener("message", (event) => event.stopImmediatePropagation());
-host.post({ type: "ready" });
+host.post({ type: "ready", threadId });
 
 function handle(message: HostMessage): void {
+  memory?.received(message);
   switch (message.type) {
     case "init":
+      if (message.init.memoryLimitMb) {
+        memory = new MemoryGuard({
+          limitMb: message.init.memoryLimitMb,
+          post: (report) => postToHost(report),
+          busy: () => runtime?.busy ?? false,
+        });
+      }
       started = start(message.init);
       started.then(
         (value) => runtime = value,

@@ -10,9 +10,14 @@
  *
  * The handle is opened by the worker itself with ATTACH disabled; the SQL API installs an
  * authorizer on it (`sql.ts`). Internal statements run with the authorizer relaxed.
+ *
+ * Failures that are not the object's doing (a corrupt or locked file at open, a full disk, the
+ * storage limit) are thrown as {@linkcode StorageFaultError}s with their code. A write that
+ * fails that way is remembered, so the commit that finds the turn rolled back reports it.
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { storageFault, StorageFaultError } from "./storage_fault.ts";
 
 /** Internal tables; user SQL cannot touch names starting with `_cf_`. */
 const SCHEMA = `
@@ -20,9 +25,42 @@ CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROW
 CREATE TABLE IF NOT EXISTS _cf_META (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 `;
 
+/**
+ * Opens the database in WAL mode with its schema. A file that cannot be opened (corrupt, locked
+ * past `busy_timeout`, unreadable) throws a {@linkcode StorageFaultError}.
+ */
+function open(path: string, maxStorageBytes: number | null): DatabaseSync {
+  let db: DatabaseSync | null = null;
+  try {
+    // Cloudflare's SQLite accepts "text" as a string literal (SELECT "abc" AS bar).
+    db = new DatabaseSync(
+      path,
+      {
+        enableForeignKeyConstraints: true,
+        enableDoubleQuotedStringLiterals: true,
+        limits: { attach: 0 },
+      } as ConstructorParameters<typeof DatabaseSync>[1],
+    );
+    db.exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (maxStorageBytes) {
+      const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
+      const pages = Math.max(1, Math.floor(maxStorageBytes / pageSize));
+      db.exec(`PRAGMA max_page_count = ${pages}`);
+    }
+    db.exec(SCHEMA);
+    return db;
+  } catch (error) {
+    db?.close(); // the instance cannot start: its handle must not linger
+    throw storageFault(error, { limitBytes: null }) ?? error;
+  }
+}
+
 /** Options for {@linkcode InstanceDb}. */
 export interface InstanceDbOptions {
-  /** Called when a commit fails (disk full, corruption): the instance must be reset. */
+  /**
+   * Called when a commit fails (disk full, corruption): the instance must be reset. The error
+   * is a {@linkcode StorageFaultError} when the cause is known.
+   */
   onFatal(error: unknown): void;
   /**
    * Largest database file in bytes (`--max-storage-bytes`), enforced by SQLite's
@@ -40,6 +78,8 @@ export class InstanceDb {
   #statements = new Map<string, StatementSync>();
   #onFatal: (error: unknown) => void;
   readonly #maxStorageBytes: number | null;
+  /** The storage fault that failed a write of the open transaction, if one did. */
+  #fault: StorageFaultError | null = null;
   #closed = false;
   /** True while our own statements run: the user-SQL authorizer lets them through. */
   internal = false;
@@ -47,22 +87,26 @@ export class InstanceDb {
   constructor(path: string, options: InstanceDbOptions) {
     this.#onFatal = options.onFatal;
     this.#maxStorageBytes = options.maxStorageBytes ?? null;
-    // Cloudflare's SQLite accepts "text" as a string literal (SELECT "abc" AS bar).
-    this.db = new DatabaseSync(
-      path,
-      {
-        enableForeignKeyConstraints: true,
-        enableDoubleQuotedStringLiterals: true,
-        limits: { attach: 0 },
-      } as ConstructorParameters<typeof DatabaseSync>[1],
-    );
-    this.db.exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-    if (options.maxStorageBytes) {
-      const pageSize = Number(this.db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
-      const pages = Math.max(1, Math.floor(options.maxStorageBytes / pageSize));
-      this.db.exec(`PRAGMA max_page_count = ${pages}`);
+    this.db = open(path, this.#maxStorageBytes);
+  }
+
+  /**
+   * The storage fault behind a statement that failed inside the write transaction (remembered
+   * for the commit), or null when `error` is not one. `message` replaces SQLite's.
+   */
+  fault(error: unknown, message?: string): StorageFaultError | null {
+    const fault = storageFault(error, { limitBytes: this.#maxStorageBytes, message });
+    if (fault && this.#implicitOpen) this.#fault = fault;
+    return fault;
+  }
+
+  /** Runs a storage call; a storage fault is thrown as a {@linkcode StorageFaultError}. */
+  guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw this.fault(error) ?? error;
     }
-    this.db.exec(SCHEMA);
   }
 
   /** A cached prepared statement for internal use. */
@@ -133,21 +177,24 @@ export class InstanceDb {
 
   #commit(): void {
     this.#implicitOpen = false;
+    const fault = this.#fault;
+    this.#fault = null;
     if (!this.db.isTransaction) {
       // SQLite itself rolled the transaction back after a critical error (SQLITE_FULL when a
-      // write hit the storage limit, an I/O error): the turn's writes are gone.
-      const limit = this.#maxStorageBytes === null
-        ? ""
-        : ` (the storage limit is ${this.#maxStorageBytes} bytes)`;
-      throw new Error(
-        `Writes were rolled back after a critical storage error such as SQLITE_FULL${limit}`,
+      // write hit the storage limit or the disk is full, an I/O error): the turn's writes are
+      // gone.
+      const detail = fault ? `: ${fault.message}` : "";
+      throw new StorageFaultError(
+        fault?.code ?? "STORAGE_UNAVAILABLE",
+        `Writes were rolled back after a critical storage error${detail}`,
+        { cause: fault },
       );
     }
     try {
       this.#control("COMMIT");
     } catch (error) {
       if (this.db.isTransaction) this.#control("ROLLBACK");
-      throw error;
+      throw storageFault(error, { limitBytes: null }) ?? error;
     }
   }
 
@@ -155,6 +202,7 @@ export class InstanceDb {
   rollback(): void {
     if (this.db.isTransaction) this.#control("ROLLBACK");
     this.#implicitOpen = false;
+    this.#fault = null;
     this.#savepoints = 0;
   }
 
@@ -168,8 +216,9 @@ export class InstanceDb {
       this.#control(`RELEASE ${name}`);
       return result;
     } catch (error) {
-      this.#control(`ROLLBACK TO ${name}; RELEASE ${name}`);
-      throw error;
+      // After a critical error SQLite has rolled back the whole transaction, savepoint included.
+      if (this.db.isTransaction) this.#control(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw this.fault(error) ?? error;
     } finally {
       this.#savepoints--;
     }
@@ -186,6 +235,8 @@ export class InstanceDb {
   /** Ends an async transaction's savepoint, keeping (`commit`) or discarding its writes. */
   closeSavepoint(name: string, commit: boolean): void {
     this.#savepoints--;
+    // After a critical error SQLite has rolled back the whole transaction, savepoint included.
+    if (!this.db.isTransaction) return;
     this.#control(commit ? `RELEASE ${name}` : `ROLLBACK TO ${name}; RELEASE ${name}`);
     if (this.#savepoints === 0 && this.#implicitOpen) this.#scheduleCommit();
   }

@@ -90,7 +90,7 @@ export class KvStore {
   /** Stores already-encoded bytes. */
   put(key: string, bytes: Uint8Array): void {
     this.#db.beginWrite();
-    this.#db.statement(SQL.put).run(key, bytes);
+    this.#db.guard(() => this.#db.statement(SQL.put).run(key, bytes));
   }
 
   /** Stores several entries atomically. */
@@ -105,20 +105,21 @@ export class KvStore {
   /** Deletes `key`; true when it existed. */
   delete(key: string): boolean {
     this.#db.beginWrite();
-    return Number(this.#db.statement(SQL.delete).run(key).changes) > 0;
+    return Number(this.#db.guard(() => this.#db.statement(SQL.delete).run(key)).changes) > 0;
   }
 
   /** Deletes `keys`; the number of them that existed. */
   deleteMany(keys: readonly string[]): number {
     if (keys.length === 0) return 0;
     this.#db.beginWrite();
-    return Number(this.#db.statement(SQL.deleteMany).run(JSON.stringify(keys)).changes);
+    const statement = this.#db.statement(SQL.deleteMany);
+    return Number(this.#db.guard(() => statement.run(JSON.stringify(keys))).changes);
   }
 
   /** Deletes every key. */
   clear(): void {
     this.#db.beginWrite();
-    this.#db.statement(SQL.clear).run();
+    this.#db.guard(() => this.#db.statement(SQL.clear).run());
   }
 
   /** Up to `limit` raw rows of `range` (`limit` null: all of them), in range order. */

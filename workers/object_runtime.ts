@@ -17,11 +17,13 @@ import { DurableObjectId } from "./object_id.ts";
 import {
   type InstanceInit,
   responseToWire,
+  type StorageFaultCode,
   type WireError,
   type WorkerMessage,
 } from "./protocol.ts";
 import { DurableObjectState } from "./state.ts";
 import { DurableObjectStorage } from "./storage.ts";
+import { StorageFaultError } from "./storage_fault.ts";
 import { SqlStorage } from "./sql.ts";
 import { WebSocketHub } from "./websocket_hub.ts";
 
@@ -60,7 +62,10 @@ export class ObjectRuntime {
       timeoutMs: init.blockTimeoutMs,
     });
     this.#db = new InstanceDb(init.dbPath, {
-      onFatal: (error) => this.reset(`Storage failure: ${errorMessage(error)}`, true),
+      onFatal: (error) =>
+        this.reset(`Storage failure: ${errorMessage(error)}`, true, {
+          code: error instanceof StorageFaultError ? error.code : undefined,
+        }),
       maxStorageBytes: init.maxStorageBytes,
     });
     this.sockets = new WebSocketHub(init, {
@@ -160,7 +165,8 @@ export class ObjectRuntime {
   /** Answers request `reqId` with an error (after committing what the turn wrote). */
   fail(reqId: number, error: unknown): void {
     const wire = toWireError(error);
-    if (wire.code === "USER_EXCEPTION" || wire.code === "CONSTRUCTOR_FAILED") {
+    // Logged as the object's output, like Cloudflare's uncaught exceptions; a reset already was.
+    if (wire.code !== "OBJECT_RESET") {
       // deno-lint-ignore no-console -- forwarded to the host's log as this instance's output
       console.error(`Uncaught ${wire.name}: ${wire.message}`);
     }
@@ -169,11 +175,14 @@ export class ObjectRuntime {
     );
   }
 
-  /** Resets the object: drops uncommitted writes, tells the host, freezes until terminated. */
+  /**
+   * Resets the object: drops uncommitted writes, tells the host, freezes until terminated.
+   * `code` names the storage fault behind a storage failure (the host answers with it).
+   */
   reset(
     reason: string,
     retryAlarm: boolean,
-    options: { keepWrites?: boolean; error?: ObjectResetError } = {},
+    options: { keepWrites?: boolean; error?: ObjectResetError; code?: StorageFaultCode } = {},
   ): never {
     // A failed blockConcurrencyWhile keeps what was written (the next construction sees it);
     // ctx.abort() and storage failures throw the uncommitted writes away.
@@ -187,7 +196,7 @@ export class ObjectRuntime {
       this.#db.close();
     }
     const overloaded = options.error?.overloaded === true;
-    this.#port.post({ type: "abort", reason, retryAlarm, overloaded });
+    this.#port.post({ type: "abort", reason, retryAlarm, overloaded, code: options.code });
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     throw new ObjectResetError(reason);
   }
@@ -220,7 +229,7 @@ export class EventError extends Error {
 
 /** The wire form of an error thrown by user code or the runtime. */
 export function toWireError(error: unknown): WireError {
-  if (error instanceof EventError) {
+  if (error instanceof EventError || error instanceof StorageFaultError) {
     return { name: error.name, message: error.message, code: error.code };
   }
   if (error instanceof ObjectResetError) {

@@ -53,6 +53,24 @@ export interface WireError {
   overloaded?: boolean;
 }
 
+/**
+ * Codes of storage failures that are not the object's doing: the disk is full, the write would
+ * pass `--max-storage-bytes`, the database file is corrupt, or it cannot be opened or locked.
+ */
+export type StorageFaultCode = typeof STORAGE_FAULT_CODES[number];
+
+const STORAGE_FAULT_CODES = [
+  "STORAGE_FULL",
+  "STORAGE_LIMIT_EXCEEDED",
+  "STORAGE_CORRUPTED",
+  "STORAGE_UNAVAILABLE",
+] as const;
+
+/** Whether `code` is a {@linkcode StorageFaultCode}. */
+export function isStorageFaultCode(code: string): code is StorageFaultCode {
+  return (STORAGE_FAULT_CODES as readonly string[]).includes(code);
+}
+
 /** One export of a deployed module, as the deploy-time inspection saw it. */
 export interface WireExport {
   name: string;
@@ -124,6 +142,8 @@ export interface InstanceInit {
   eventTimeoutMs: number | null;
   /** How long `blockConcurrencyWhile` may wait before the object is reset (default 30 s). */
   blockTimeoutMs?: number;
+  /** The memory limit the worker checks itself against (heap + `ArrayBuffer`s); unset: none. */
+  memoryLimitMb?: number;
   /** The first socket id this worker may assign (ids of earlier workers stay unique). */
   nextSockId: number;
 }
@@ -168,7 +188,8 @@ export type HostMessage =
  * (`process.threadCpuUsage`, 10 ms granularity): the host meters the deltas.
  */
 export type WorkerMessage =
-  | { type: "ready" }
+  /** The bootstrap finished; `threadId` names the OS thread (`worker-<threadId>`). */
+  | { type: "ready"; threadId: number }
   | { type: "inspected"; exports: WireExport[] }
   | { type: "init-error"; error: WireError }
   | { type: "response"; reqId: number; res: WireResponse; cpu: number }
@@ -180,8 +201,20 @@ export type WorkerMessage =
   /** Answer to `ws-probe`: nothing runs or waits (timers, waitUntil, socket events). */
   | { type: "ws-idle"; seq: number; idle: boolean }
   | { type: "alarm-set"; at: number | null }
-  | { type: "abort"; reason: string; retryAlarm: boolean; overloaded?: boolean }
+  /** `code` names a storage fault that forced the reset (OBJECT_RESET when unset). */
+  | {
+    type: "abort";
+    reason: string;
+    retryAlarm: boolean;
+    overloaded?: boolean;
+    code?: StorageFaultCode;
+  }
   | { type: "log"; level: LogLevel; message: string }
+  /**
+   * The worker's V8 heap plus `ArrayBuffer` bytes (`workers/memory_guard.ts`): a report when
+   * it moved to another eighth of the limit, or `exceeded` (then the worker is frozen).
+   */
+  | { type: "memory"; bytes: number; exceeded: boolean }
   | { type: "pong"; seq: number }
   | { type: "stopped" };
 

@@ -250,7 +250,8 @@ export class SqlStorage {
     const offset = text !== undefined && tokens !== undefined && isSyntaxMessage(error.message)
       ? this.#errorOffset(text, tokens, error.message)
       : -1;
-    return new Error(formatSqliteError(error.message, code, offset));
+    const message = formatSqliteError(error.message, code, offset);
+    return this.#db.fault(error, message) ?? new Error(message);
   }
 
   /**

@@ -140,6 +140,7 @@ const INFRASTRUCTURE = new Set([
   "SHUTTING_DOWN",
   "INTERNAL",
   "MODULE_LOAD_FAILED",
+  "STORAGE_UNAVAILABLE",
 ]);
 
 /** Rebuilds an error that crossed from another object, with Cloudflare's flags. */

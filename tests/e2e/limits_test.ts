@@ -102,6 +102,31 @@ Deno.test("limits: an instance that allocates without bound is stopped, not the 
   assert.equal((await tooHigh.json()).error.reason, "INVALID_LIMITS");
 });
 
+Deno.test("limits: ArrayBuffers count toward the memory limit; the hoarder is reset, its storage kept", async () => {
+  await using server = await startServer({ flags: ["--memory-limit-mb", "64"] });
+  await server.deploy("limits", await fixture("limits_do.ts"));
+  assert.equal(await text(server, "/_do/limits/bystander/ok"), "ok");
+  // 20 MB of buffers more per request: the V8 heap cap alone never trips (they are off-heap).
+  let answered = 0;
+  let last = await server.fetch("/_do/limits/hoarder/hoard");
+  while (last.status === 200 && answered < 10) {
+    assert.equal(await last.text(), String(++answered));
+    last = await server.fetch("/_do/limits/hoarder/hoard");
+  }
+  assert.deepEqual(await failure(last), { status: 503, code: "MEMORY_LIMIT_EXCEEDED" });
+  assert.ok(answered >= 1 && answered <= 3, `stopped after ${answered} × 20 MB under 64 MB`);
+  assert.equal(await text(server, "/_do/limits/bystander/ok"), "ok", "the other instance answers");
+  const { held, stored } = JSON.parse(await text(server, "/_do/limits/hoarder/hoarded"));
+  assert.equal(held, 0, "the next request got a fresh instance");
+  // The failed turn's write may or may not have committed before the check stopped it.
+  assert.ok(stored === answered || stored === answered + 1, `storage kept: ${stored}`);
+  const metrics = await (await server.api("GET", "/metrics")).text();
+  assert.match(
+    metrics,
+    /dohost_instance_memory_stops_total\{app="app_default",class="limits",cause="instance"\} 1/,
+  );
+});
+
 Deno.test("limits: --max-instances evicts the least recently used idle instance, or refuses when all are busy", async () => {
   await using server = await startServer({
     flags: ["--max-instances", "2", "--max-body-bytes", "1024"],
@@ -128,17 +153,22 @@ Deno.test("limits: --max-instances evicts the least recently used idle instance,
   assert.equal(await big.text(), "payload too large: limit is 1024 bytes");
 });
 
-Deno.test("limits: a write past --max-storage-bytes fails the request, as Cloudflare's SQLITE_FULL does", async () => {
+Deno.test("limits: a write past --max-storage-bytes fails the request with 507 STORAGE_LIMIT_EXCEEDED", async () => {
   await using server = await startServer({ flags: ["--max-storage-bytes", "1048576"] });
   await server.deploy("limits", await fixture("limits_do.ts"));
-  // The write throws "database or disk is full" (see storage_limit_test.ts); SQLite rolls the
+  // The write throws an error naming the limit (see storage_limit_test.ts); SQLite rolls the
   // turn back and, as on Cloudflare, the request fails even though the object caught it.
   for (const path of ["/_do/limits/sql/fill", "/_do/limits/kv/fill-kv"]) {
     assert.deepEqual(await failure(await server.fetch(path)), {
-      status: 500,
-      code: "OBJECT_RESET",
+      status: 507,
+      code: "STORAGE_LIMIT_EXCEEDED",
     });
   }
+  const logs = await server.api("GET", "/v1/app_default/durable-objects/limits/logs");
+  const caught = ((await logs.json()) as { logs: { message: string }[] }).logs
+    .map((entry) => entry.message).filter((message) => message.includes("caught"));
+  const limit = "Durable Object storage limit of 1048576 bytes exceeded: SQLITE_FULL";
+  assert.deepEqual(caught, [`fill caught: ${limit}`, `fill-kv caught: ${limit}`]);
   assert.ok(Number(await text(server, "/_do/limits/sql/size")) <= 1_048_576);
   assert.equal(await text(server, "/_do/limits/kv/ok"), "ok", "the instance starts again");
 });

@@ -211,6 +211,44 @@ Deno.test("close codes: redeploy, set_env and delete close sockets (hibernated t
   assert.equal((await deleted.closeEvent()).code, 1012, "delete");
 });
 
+Deno.test("close codes: an upgrade answered just before a redeploy, set_env or delete closes with 1012", async () => {
+  await using server = await conformance();
+  const instances = server.server.deps.instances;
+  const fetchFromInstance = instances.fetch.bind(instances);
+  let between: (() => Promise<Response>) | null = null;
+  // The change completes after the object answered the upgrade and before the host upgrades.
+  instances.fetch = async (target, req) => {
+    const res = await fetchFromInstance(target, req);
+    const change = between;
+    between = null;
+    if (change) await (await change()).body?.cancel();
+    return res;
+  };
+  const redeploy = async () =>
+    await server.api("POST", "/v1/app_default/durable-objects", {
+      name: "conformance-ws",
+      code: await fixture("conformance_ws.ts"),
+      access_mode: "public",
+    });
+  const setEnv = () =>
+    server.api("PUT", "/v1/app_default/durable-objects/env/GREETING", { value: "hi" });
+  const remove = () => server.api("DELETE", "/v1/app_default/durable-objects/conformance-ws");
+  const cases: [string, () => Promise<Response>, string][] = [
+    ["redeploy, accept()", redeploy, "ws-std"],
+    ["redeploy, hibernatable", redeploy, "ws-hib"],
+    ["set_env", setEnv, "ws-hib"],
+    ["delete", remove, "ws-std"],
+  ];
+  for (const [label, change, route] of cases) {
+    between = change;
+    const client = await WsClient.open(server, `${B}/race-${route}/${route}`);
+    assert.equal(between, null, `${label}: the change ran during the upgrade`);
+    const closed = await client.closeEvent();
+    assert.equal(closed.code, 1012, label);
+    assert.match(closed.reason, /^Durable Object class was (redeployed|deleted)$/, label);
+  }
+});
+
 Deno.test("close codes: evict with websockets=close closes with 1001, and so does shutdown", async () => {
   const server = await conformance();
   try {

@@ -58,13 +58,16 @@ async function damagedServer(
 }
 
 /** A request to a damaged instance: a 5xx that names its error code. */
-async function assertFailsClearly(server: ChildServer, id: string): Promise<string> {
+async function assertFailsClearly(
+  server: ChildServer,
+  id: string,
+): Promise<{ status: number; code: string }> {
   const res = await server.fetch(`/_do/fault/${id}/get?k=kept`);
   await res.body?.cancel();
   assert.ok(res.status >= 500, `${id}: a damaged database answered ${res.status}`);
   const code = res.headers.get("x-dohost-error");
   assert.ok(code, `${id}: the response names an error code`);
-  return code;
+  return { status: res.status, code };
 }
 
 Deno.test("storage faults: a corrupted or locked database fails only its instance, with a logged 5xx", async () => {
@@ -80,9 +83,13 @@ Deno.test("storage faults: a corrupted or locked database fails only its instanc
   try {
     // Twice: a failed open must not leave the instance half-started for the next request.
     for (let attempt = 0; attempt < 2; attempt++) {
-      await assertMetricsCount(server, await assertFailsClearly(server, "corrupt"));
+      const failed = await assertFailsClearly(server, "corrupt");
+      assert.deepEqual(failed, { status: 500, code: "STORAGE_CORRUPTED" });
+      await assertMetricsCount(server, failed.code);
     }
-    await assertFailsClearly(server, "locked");
+    const locked = await assertFailsClearly(server, "locked");
+    assert.deepEqual(locked, { status: 503, code: "STORAGE_UNAVAILABLE" });
+    await assertMetricsCount(server, locked.code);
     await server.waitForLog(/file is not a database.*instance="corrupt"/);
     await server.waitForLog(/database is locked.*instance="locked"/);
     await assertServing(server);
@@ -92,18 +99,15 @@ Deno.test("storage faults: a corrupted or locked database fails only its instanc
   assert.equal(await get(server, "locked", "kept"), "safe", "it recovers once the lock is gone");
 });
 
-Deno.test({
-  name: "storage faults: a corrupted database is reported with a storage error code",
-  ignore: true, // Reported in issue 8: src/instances.ts labels every init failure MODULE_LOAD_FAILED.
-  async fn() {
-    await using dir = await tempDataDir();
-    await using server = await damagedServer(
-      dir.path,
-      (path) => Deno.writeFileSync(path("corrupt"), new Uint8Array(4096).fill(1)),
-    );
-    assert.match(await assertFailsClearly(server, "corrupt"), /^STORAGE_/);
-    assert.doesNotMatch(server.logs(), /Class failed to load/);
-  },
+Deno.test("storage faults: a corrupted database is reported with a storage error code", async () => {
+  await using dir = await tempDataDir();
+  await using server = await damagedServer(
+    dir.path,
+    (path) => Deno.writeFileSync(path("corrupt"), new Uint8Array(4096).fill(1)),
+  );
+  assert.match((await assertFailsClearly(server, "corrupt")).code, /^STORAGE_/);
+  await server.waitForLog(/Instance storage failed to open: file is not a database/);
+  assert.doesNotMatch(server.logs(), /Class failed to load/);
 });
 
 /** Whether this process may mount a tmpfs (Linux, as root with CAP_SYS_ADMIN): tries it. */
@@ -162,8 +166,8 @@ Deno.test({
         if (res.status !== 200) failed = res;
       }
       assert.ok(failed, "writes must start failing once the disk is full");
-      assert.ok(failed.status >= 500, `a write to a full disk answered ${failed.status}`);
-      assert.ok(failed.headers.get("x-dohost-error"), "the failure names an error code");
+      assert.equal(failed.status, 507, "a write to a full disk answers 507");
+      assert.equal(failed.headers.get("x-dohost-error"), "STORAGE_FULL");
       await server.waitForLog(/database or disk is full/);
       // Use up what the failed write's rollback gave back, so the disk stays full.
       const filler = join(classDir, "filler");
@@ -174,7 +178,8 @@ Deno.test({
       }
       const again = await put(server, "healthy", "more", big);
       await again.body?.cancel();
-      assert.ok(again.status >= 500, `a write while full answered ${again.status}`);
+      assert.equal(again.status, 507, `a write while full answered ${again.status}`);
+      assert.equal(again.headers.get("x-dohost-error"), "STORAGE_FULL");
       assert.equal(await get(server, "victim", "kept"), "safe", "committed data is still there");
       assert.equal(await get(server, "healthy", "kept"), "safe");
       assert.equal((await server.fetch("/healthz")).status, 200);

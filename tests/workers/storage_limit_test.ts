@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InstanceDb } from "../../workers/instance_db.ts";
+import { StorageFaultError } from "../../workers/storage_fault.ts";
 
-Deno.test("InstanceDb with maxStorageBytes: a write past the cap throws SQLITE_FULL and the turn is rolled back", async () => {
+Deno.test("InstanceDb with maxStorageBytes: a write past the cap throws STORAGE_LIMIT_EXCEEDED and the turn is rolled back", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dohost-storage-limit-" });
   const fatal: unknown[] = [];
   const db = new InstanceDb(join(dir, "db.sqlite"), {
@@ -24,20 +25,28 @@ Deno.test("InstanceDb with maxStorageBytes: a write past the cap throws SQLITE_F
     const error = (() => {
       try {
         for (;;) {
-          insert().run("b".repeat(50_000));
+          db.guard(() => insert().run("b".repeat(50_000)));
           written++;
         }
       } catch (error) {
-        return error as Error & { errcode?: number };
+        return error;
       }
     })();
-    assert.equal(error.message, "database or disk is full");
-    assert.equal(error.errcode, 13);
-    assert.ok(written >= 1 && written < 6, `${written} writes fit`);
-    await assert.rejects(
-      db.flush(),
-      /rolled back .*SQLITE_FULL \(the storage limit is 262144 bytes\)/,
+    assert.ok(error instanceof StorageFaultError);
+    assert.equal(error.code, "STORAGE_LIMIT_EXCEEDED");
+    assert.equal(error.name, "Error", "the object sees a plain Error");
+    assert.equal(
+      error.message,
+      "Durable Object storage limit of 262144 bytes exceeded: SQLITE_FULL",
     );
+    assert.equal((error.cause as { errcode?: number }).errcode, 13, "SQLite said SQLITE_FULL");
+    assert.ok(written >= 1 && written < 6, `${written} writes fit`);
+    await assert.rejects(db.flush(), (rejection) => {
+      assert.ok(rejection instanceof StorageFaultError);
+      assert.equal(rejection.code, "STORAGE_LIMIT_EXCEEDED", "the commit names the cause");
+      assert.match(rejection.message, /^Writes were rolled back .*limit of 262144 bytes exceeded/);
+      return true;
+    });
     assert.equal(fatal.length, 1);
     const rows = db.runInternal(() => db.db.prepare("SELECT count(*) AS n FROM t").get());
     assert.equal(rows?.n, 1, "only the first turn's write survived");

@@ -36,6 +36,10 @@ Deno.test("remoteError() keeps name and message and sets Cloudflare's flags", ()
   assert.deepEqual({ ...remoteError({ name: "Error", message: "g", code: "WORKER_GONE" }) }, {
     retryable: true,
   });
+  const locked = remoteError({ name: "Error", message: "l", code: "STORAGE_UNAVAILABLE" });
+  assert.deepEqual({ ...locked }, { retryable: true }, "a locked database may open on a retry");
+  const corrupt = remoteError({ name: "Error", message: "c", code: "STORAGE_CORRUPTED" });
+  assert.deepEqual({ ...corrupt }, {}, "a corrupt one will not");
 });
 
 Deno.test("DurableObjectNamespace ids: names hash like the data plane, strings are checked", () => {
