@@ -76,7 +76,7 @@ const FLAGS = {
       "reset (auto: 80% of RAM; 0: off)",
   },
   "warm-workers": {
-    default: "2",
+    default: "8",
     help: "Booted workers kept ready for new instances (0 disables the pool)",
   },
   "max-instances": {
