@@ -7,9 +7,10 @@
  * directly between the main thread and the worker; only control (terminate, CPU readings) and
  * lifecycle events (error, exit) go through the spawner.
  *
- * A worker counts as gone once the spawner reported its exit *and* its port closed: the port
- * closes after every message the worker sent has been delivered, so an answer posted just
- * before a crash is never overtaken by the exit.
+ * A worker that exits by itself (a crash) counts as gone once the spawner reported its exit *and*
+ * its port closed: the port closes after every message the worker sent has been delivered, so an
+ * answer posted just before a crash is never overtaken by the exit. A terminated worker is gone at
+ * its exit: whatever it had not delivered is not wanted any more.
  */
 
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
@@ -114,6 +115,7 @@ export class SpawnedThread {
   readonly #events: ThreadEvents;
   #exitReported = false;
   #portClosed = false;
+  #terminating = false;
   #gone = false;
   #graceTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #gonePromise: Promise<void>;
@@ -131,8 +133,12 @@ export class SpawnedThread {
     });
   }
 
-  /** Ends the worker at once (preempts running code); resolves when it is gone. */
+  /**
+   * Ends the worker at once (preempts running code); resolves when it is gone. Whatever it had
+   * not delivered yet is dropped, so its exit does not wait for the port to close.
+   */
   terminate(): Promise<void> {
+    this.#terminating = true;
     if (!this.#gone && !this.#exitReported) this.#spawner.send({ type: "terminate", id: this.#id });
     return this.#gonePromise;
   }
@@ -152,6 +158,7 @@ export class SpawnedThread {
   exited(): void {
     if (this.#exitReported) return;
     this.#exitReported = true;
+    if (this.#terminating) this.#portClosed = true;
     // The port normally closes at once; do not wait for it forever.
     this.#graceTimer = setTimeout(() => {
       this.#portClosed = true;

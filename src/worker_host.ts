@@ -24,6 +24,8 @@ import type { SpawnedThread, ThreadSpawner } from "./thread_spawner.ts";
 const ENTRY = new URL("../workers/entry.ts", import.meta.url);
 /** How long `terminate()` waits for a booting worker before terminating it anyway. */
 const BOOT_WAIT_MS = 10_000;
+/** How long an idle probe may go unanswered before the CPU limit applies to the worker. */
+const PROBE_ANSWER_MS = 1_000;
 /** How long a stopping worker gets to commit and close before it is terminated. */
 const STOP_GRACE_MS = 2_000;
 
@@ -94,6 +96,7 @@ export class WorkerHost {
   #wsUnacked = 0;
   /** Idle probes (`ws-probe`) not answered yet: a worker spinning in a timer never answers. */
   #probesUnanswered = 0;
+  #probeTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: WorkerHostOptions) {
     let gone!: () => void;
@@ -166,10 +169,14 @@ export class WorkerHost {
       this.#wsUnacked++;
       this.#watchdog?.busy();
     } else if (message.type === "ws-probe") {
-      // An idle-looking worker may still run code (a timer after its response): the CPU
-      // limit applies until it answers, so a loop there is stopped too.
+      // An idle-looking worker may still run code (a timer after its response): if it does not
+      // answer soon, the CPU limit applies until it does, so a loop there is stopped too.
+      // (Sampling every probed worker at once would flood the spawner threads with CPU reads.)
       this.#probesUnanswered++;
-      this.#watchdog?.busy();
+      this.#probeTimer ??= setTimeout(() => {
+        this.#probeTimer = null;
+        if (this.#probesUnanswered > 0) this.#watchdog?.busy();
+      }, PROBE_ANSWER_MS);
     }
   }
 
@@ -271,6 +278,10 @@ export class WorkerHost {
       }
       case "ws-idle":
         this.#probesUnanswered = Math.max(0, this.#probesUnanswered - 1);
+        if (this.#probesUnanswered === 0 && this.#probeTimer !== null) {
+          clearTimeout(this.#probeTimer);
+          this.#probeTimer = null;
+        }
         this.#watchdog?.progress();
         this.#idleIfQuiet();
         this.#handlers?.onMessage(message);
@@ -322,6 +333,7 @@ export class WorkerHost {
   #exit(): void {
     if (this.#exited) return;
     this.#watchdog?.stop();
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
     this.#exited = true;
     const error = this.#goneError();
     for (const settle of this.#pending.values()) settle.reject(new WorkerGoneError(error));
