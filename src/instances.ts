@@ -260,7 +260,13 @@ export class InstanceManager {
     });
   }
 
-  /** Stops the live instances of one class, or of the whole app when `className` is null. */
+  /**
+   * Stops the live instances of one class, or of the whole app when `className` is null. They
+   * leave the routing table at once, so every new event starts the new version. A delete resolves
+   * once they have stopped (their storage is removed next); a redeploy or env change resolves at
+   * once and the old instances finish their requests and stop in the background: hundreds of
+   * stops under load can take longer than a client waits for its control call.
+   */
   stopInstances(
     appId: string,
     className: string | null,
@@ -272,7 +278,12 @@ export class InstanceManager {
       (className === null || instance.target.record.name === className)
     );
     for (const instance of victims) this.#live.delete(instance.key);
-    return this.#enqueueStops(victims, reason);
+    const stopped = this.#enqueueStops(victims, reason);
+    if (reason === "delete") return stopped;
+    stopped.catch((error) =>
+      this.#options.logger.log("error", `Stopping instances after a redeploy failed: ${error}`)
+    );
+    return Promise.resolve();
   }
 
   /**
