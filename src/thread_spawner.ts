@@ -16,7 +16,7 @@
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { SpawnerCommand, SpawnerEvent, ThreadError, ThreadLimits } from "./spawner_thread.ts";
 
-export type { ThreadError, ThreadLimits };
+export type { ThreadError };
 
 const SPAWNER_ENTRY = new URL("./spawner_thread.ts", import.meta.url);
 /** Spawns run one at a time per spawner; two let a 2-core machine overlap them (measured). */
