@@ -20,6 +20,7 @@
 import * as esbuild from "esbuild-wasm/esm/browser.js";
 import wasm from "esbuild-wasm/esbuild.wasm" with { type: "bytes" };
 import { parentPort } from "node:worker_threads";
+import { SCRIPT_MARK } from "../workers/class_loader.ts";
 import { CLOUDFLARE_WORKERS_SHIM } from "../workers/protocol.ts";
 
 /** Main thread → bundler thread: bundle one class file. */
@@ -122,7 +123,25 @@ async function build(source: string): Promise<BuildOutcome> {
   const output = result.outputFiles[0];
   const meta = Object.values(result.metafile.outputs)[0];
   if (!output || !meta) return rejected("SYNTAX_ERROR", "esbuild produced no output");
-  return { type: "built", code: output.text, exports: meta.exports };
+  return { type: "built", code: await asScript(output.text), exports: meta.exports };
+}
+
+/**
+ * The bundle as a classic script (`workers/class_loader.ts` says why); a bundle that cannot be
+ * one (top-level `await`) stays an ES module.
+ */
+async function asScript(module: string): Promise<string> {
+  try {
+    const script = await esbuild.transform(module, {
+      format: "cjs",
+      loader: "js",
+      target: "es2022",
+      logLevel: "silent",
+    });
+    return SCRIPT_MARK + script.code;
+  } catch {
+    return module;
+  }
 }
 
 function rejected(reason: BuildFailureReason, message: string): Failure {

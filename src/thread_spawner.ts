@@ -116,6 +116,8 @@ export class SpawnedThread {
   #exitReported = false;
   #portClosed = false;
   #terminating = false;
+  /** The worker was told to end its own thread: its port closing means it is gone. */
+  #ending = false;
   #gone = false;
   #graceTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #gonePromise: Promise<void>;
@@ -143,6 +145,22 @@ export class SpawnedThread {
     return this.#gonePromise;
   }
 
+  /**
+   * For a worker that ends its own thread (it answered `stop`): resolves once its port closed,
+   * which happens after everything it sent was delivered. The spawner's exit report is not
+   * waited for: under load it queues behind worker constructions for seconds. A worker whose port
+   * has not closed within {@linkcode PORT_CLOSE_GRACE_MS} is terminated.
+   */
+  ended(): Promise<void> {
+    this.#ending = true;
+    this.#settle();
+    if (!this.#gone) {
+      const timer = setTimeout(() => this.terminate(), PORT_CLOSE_GRACE_MS);
+      this.#gonePromise.then(() => clearTimeout(timer));
+    }
+    return this.#gonePromise;
+  }
+
   /** The worker thread's CPU time in µs (null once it is gone). */
   cpuMicros(): Promise<number | null> {
     if (this.#exitReported) return Promise.resolve(null);
@@ -156,7 +174,7 @@ export class SpawnedThread {
 
   /** @internal The spawner reported the exit. */
   exited(): void {
-    if (this.#exitReported) return;
+    if (this.#exitReported || this.#gone) return;
     this.#exitReported = true;
     if (this.#terminating) this.#portClosed = true;
     // The port normally closes at once; do not wait for it forever.
@@ -168,7 +186,7 @@ export class SpawnedThread {
   }
 
   #settle(): void {
-    if (this.#gone || !this.#exitReported || !this.#portClosed) return;
+    if (this.#gone || !(this.#exitReported || this.#ending) || !this.#portClosed) return;
     this.#gone = true;
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     this.port.close();

@@ -216,8 +216,9 @@ export class WorkerHost {
   }
 
   /**
-   * Lets the requests in flight finish, asks the worker to commit and close, then terminates
-   * it; all of it within {@linkcode STOP_GRACE_MS}. No new event is sent once this is called.
+   * Lets the requests in flight finish, then asks the worker to commit, close and end its
+   * thread; a worker that has not answered within {@linkcode STOP_GRACE_MS} is terminated. No
+   * new event is sent once this is called.
    */
   stop(reason: StopReason): Promise<void> {
     this.#stopping ??= (async () => {
@@ -227,10 +228,12 @@ export class WorkerHost {
       if (this.#pending.size > 0) {
         await Promise.race([new Promise<void>((resolve) => this.#onDrained = resolve), grace]);
       }
-      const stopped = new Promise<void>((resolve) => this.#onStopped = resolve);
+      const stopped = new Promise<boolean>((resolve) => this.#onStopped = () => resolve(true));
       this.post({ type: "stop", reason });
-      await Promise.race([stopped, grace]);
+      // A worker that stopped ends its own thread; one that did not answer is terminated.
+      const ended = await Promise.race([stopped, grace.then(() => false)]);
       clearTimeout(timer);
+      if (ended) await this.#thread.ended();
       await this.terminate();
     })();
     return this.#stopping;

@@ -47,6 +47,33 @@ Deno.test("ThreadSpawner: messages sent before a crash all arrive before the exi
   }
 });
 
+Deno.test("ThreadSpawner: a worker that ends its own thread is gone once everything it sent arrived", async () => {
+  const spawner = new ThreadSpawner();
+  try {
+    const worker = start(spawner);
+    await worker.ready;
+    worker.thread.port.postMessage("burst-then-close");
+    await worker.thread.ended();
+    assert.equal(await worker.exited, 500, "every message arrived before onExit");
+    assert.deepEqual(worker.errors, []);
+  } finally {
+    await spawner.close();
+  }
+});
+
+Deno.test("ThreadSpawner: ended() terminates a worker that does not end itself", async () => {
+  const spawner = new ThreadSpawner();
+  try {
+    const worker = start(spawner);
+    await worker.ready;
+    await worker.thread.ended();
+    assert.equal(await worker.exited, 0);
+    assert.equal(await worker.thread.cpuMicros(), null, "no CPU reading once gone");
+  } finally {
+    await spawner.close();
+  }
+});
+
 Deno.test("ThreadSpawner: the CPU of a busy worker is read from the spawner; terminate ends it", async () => {
   const spawner = new ThreadSpawner();
   try {

@@ -8,13 +8,14 @@
  * `while (true) {}`, which is what makes CPU limits enforceable. Then it captures what the
  * runtime needs (the parent port, the thread CPU clock) and deletes the globals user code must
  * not reach (`Deno`, `process`, `require`, `Buffer`, `Worker`, …) before any user code loads.
- * The class arrives bundled by the host and is imported from a `data:` URL, so nothing depends
+ * The class arrives bundled by the host and is loaded from memory (`class_loader.ts`), so nothing depends
  * on files outside a compiled binary.
  */
 
 import { type MessagePort, threadId, workerData } from "node:worker_threads";
 import process from "node:process";
 import { withCallDepth } from "./call_context.ts";
+import { loadBundle } from "./class_loader.ts";
 import { MemoryGuard } from "./memory_guard.ts";
 import { namespaceBindings } from "./namespace.ts";
 import { type HostPort, type ObjectClass, ObjectRuntime, toWireError } from "./object_runtime.ts";
@@ -32,6 +33,7 @@ import {
 import { receiveRpc } from "./rpc_receiver.ts";
 import { DurableObject, RpcTarget, WorkerEntrypoint } from "./runtime.ts";
 import { CallChannel } from "./stub.ts";
+import { warmUp } from "./warm_up.ts";
 import { installWebSocketGlobals } from "./websocket.ts";
 
 /** Globals removed before user code runs (they would reach the host's powers). */
@@ -59,6 +61,11 @@ if (!spawnData?.port) throw new Error("workers/entry.ts must be started by src/t
 /** The channel to the main thread (the worker's parent is the spawner thread). */
 const port = spawnData.port;
 const threadCpu = process.threadCpuUsage.bind(process);
+/**
+ * Ends this thread (after `stop`); messages posted before it are still delivered. The worker
+ * scope's `close()`, captured before it is removed (`process.exit` needs the `Deno` global).
+ */
+const exitThread = globalThis.close.bind(globalThis);
 /** Bound now, so patching a prototype later cannot intercept what goes to the host. */
 const postToHost = port.postMessage.bind(port);
 
@@ -115,6 +122,7 @@ installOutbound(spawnData.egress);
 installWebSocketGlobals(globalThis);
 trackTimers(globalThis);
 for (const name of STRIPPED_GLOBALS) Reflect.deleteProperty(globalThis, name);
+await warmUp(host.cpu);
 
 port.on("message", handle);
 // Host messages are for the runtime only: listeners user code adds to the global scope later
@@ -180,8 +188,17 @@ function handle(message: HostMessage): void {
       host.post({ type: "pong", seq: message.seq });
       return;
     case "stop":
-      if (started) withRuntime((rt) => rt.stop());
-      else host.post({ type: "stopped" });
+      // The thread ends itself once storage is closed: its memory is returned at once, and the
+      // spawner thread (busy creating workers under load) has nothing to do for it.
+      if (started) {
+        withRuntime((rt) => {
+          rt.stop();
+          exitThread();
+        });
+      } else {
+        host.post({ type: "stopped" });
+        exitThread();
+      }
       return;
     case "ws-attached":
     case "ws-message":
@@ -221,7 +238,7 @@ async function start(init: InstanceInit): Promise<ObjectRuntime> {
   return new ObjectRuntime(init, { objectClass: objectClass as ObjectClass, port: host, env });
 }
 
-/** Imports a bundled module after exposing the `cloudflare:workers` exports to it. */
+/** Loads a bundle after exposing the `cloudflare:workers` exports to it. */
 function load(code: string, env: Record<string, unknown>): Promise<Record<string, unknown>> {
   Reflect.set(globalThis, "__CF", {
     DurableObject,
@@ -230,7 +247,7 @@ function load(code: string, env: Record<string, unknown>): Promise<Record<string
     env,
     waitUntil: (promise: Promise<unknown>) => runtime?.state.waitUntil(promise),
   });
-  return import(`data:text/javascript;base64,${base64(code)}`);
+  return loadBundle(code);
 }
 
 /** Loads a module at deploy time and reports what kind of thing each export is. */
@@ -244,15 +261,6 @@ async function inspect(code: string): Promise<WireExport[]> {
       ? "class"
       : "function",
   }));
-}
-
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
 }
 
 /**
