@@ -15,7 +15,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { machineBusySec, waitForQuiet } from "./lib/proc_stats.ts";
+import { freshMemoryMsPer100Mb, machineBusySec, waitForQuiet } from "./lib/proc_stats.ts";
 import { type BenchReport, markdownTable, type RunRecord, summarizeRuns } from "./lib/report.ts";
 import { type Metrics, SCENARIOS } from "./lib/scenarios.ts";
 import {
@@ -94,6 +94,7 @@ function positive(
 if (targets.some((t) => t === "workerd" || t === "miniflare")) await installPeers(log);
 
 const startedAt = new Date();
+const faultsAtStart = freshMemoryMsPer100Mb();
 const stamp = startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19);
 const outDir = values.out;
 await Deno.mkdir(join(outDir, "logs"), { recursive: true });
@@ -274,6 +275,7 @@ async function writeDocs(section: string): Promise<void> {
 }
 
 async function machine(): Promise<Record<string, string>> {
+  const faultsAtEnd = freshMemoryMsPer100Mb();
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown";
   const mem = await Deno.readTextFile("/proc/meminfo").catch(() => "");
@@ -284,5 +286,8 @@ async function machine(): Promise<Record<string, string>> {
     cores: String(navigator.hardwareConcurrency),
     memory: `${Math.round(totalKb / 1024 / 1024)} GiB`,
     kernel: kernel.trim(),
+    "fresh memory (ms per 100 MB, start/end)": `${faultsAtStart.toFixed(0)}/${
+      faultsAtEnd.toFixed(0)
+    }`,
   };
 }

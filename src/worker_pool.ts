@@ -3,10 +3,11 @@
  *
  * Starting a `node:worker_threads` worker and booting the runtime in it (isolate, Deno's
  * bootstrap, the worker's module graph, the Web Lock) costs tens to hundreds of milliseconds,
- * most of a cold start. A pooled worker has done all of that and waits for its `init`; what is
- * left for a new instance is loading its class (`data:` URL) and opening its database: about
- * 12–15 ms to the first answer, measured. Workers are instance-agnostic until `init`, so any of
- * them can become any instance whose limits match the pool's.
+ * most of a cold start. A pooled worker has done all of that, has run a throwaway instance
+ * (`workers/warm_up.ts`), and waits for its `init`; what is left for a new instance is compiling
+ * its class and opening its database: about 10–13 ms from the request to the answer, measured end
+ * to end. Workers are instance-agnostic until `init`, so any of them can become any instance whose
+ * limits match the pool's.
  *
  * Workers are started by the spawner threads (`src/thread_spawner.ts`), so refilling never
  * blocks the main thread; a take starts its replacement shortly after. A worker is handed out even

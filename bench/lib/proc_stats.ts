@@ -135,3 +135,16 @@ function readStat(pid: number): { ppid: number; cpuSec: number; rssKb: number } 
   const rssPages = Number(fields[21]);
   return { ppid, cpuSec: (utime + stime) / CLOCK_TICKS, rssKb: rssPages * PAGE_KB };
 }
+
+/**
+ * Milliseconds to fault in 100 MB of fresh memory (one write per 4 KB page). Creating a worker
+ * touches ~10 MB of new pages, so when the host makes page faults slow (measured on this VM:
+ * 20–40 ms per 100 MB normally, 400–600 ms at times) dohost's instance creation slows with it
+ * while a single-isolate peer barely notices. Recorded with every run so such runs are recognised.
+ */
+export function freshMemoryMsPer100Mb(): number {
+  const started = performance.now();
+  const bytes = new Uint8Array(100 * 1024 * 1024);
+  for (let at = 0; at < bytes.length; at += PAGE_KB * 1024) bytes[at] = 1;
+  return performance.now() - started;
+}
