@@ -16,16 +16,18 @@ import { runInThisContext } from "node:vm";
 /** The first line of a bundle stored as a script. */
 export const SCRIPT_MARK = "//dohost:script\n";
 
-/** The bundle's exports (its classes by name). */
-export function loadBundle(code: string): Promise<Record<string, unknown>> {
-  if (!code.startsWith(SCRIPT_MARK)) return import(`data:text/javascript;base64,${base64(code)}`);
+/** The bundle's exports (its classes by name); a throw at its top level rejects. */
+export async function loadBundle(code: string): Promise<Record<string, unknown>> {
+  if (!code.startsWith(SCRIPT_MARK)) {
+    return await import(`data:text/javascript;base64,${base64(code)}`);
+  }
   // Strict, like the module it was bundled from.
   const factory = runInThisContext(`(function (module, exports) {"use strict";\n${code}\n})`, {
     filename: "class.js",
   }) as (module: { exports: object }, exports: object) => void;
   const module = { exports: {} };
   factory(module, module.exports);
-  return Promise.resolve(module.exports as Record<string, unknown>);
+  return module.exports as Record<string, unknown>;
 }
 
 function base64(text: string): string {

@@ -138,9 +138,11 @@ function readStat(pid: number): { ppid: number; cpuSec: number; rssKb: number } 
 
 /**
  * Milliseconds to fault in 100 MB of fresh memory (one write per 4 KB page). Creating a worker
- * touches ~10 MB of new pages, so when the host makes page faults slow (measured on this VM:
- * 20–40 ms per 100 MB normally, 400–600 ms at times) dohost's instance creation slows with it
- * while a single-isolate peer barely notices. Recorded with every run so such runs are recognised.
+ * maps and touches megabytes of new memory, so when the VM's host makes page faults slow (this
+ * machine, 2026-11-28: 390–590 ms per 100 MB for hours, while creating a one-line worker cost
+ * 470–590 ms of CPU instead of the 50–80 ms measured earlier that day) dohost's instance creation
+ * slows with it and a single-isolate peer barely notices. Recorded with every run so such runs are
+ * recognised.
  */
 export function freshMemoryMsPer100Mb(): number {
   const started = performance.now();

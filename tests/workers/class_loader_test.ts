@@ -34,6 +34,17 @@ Deno.test("class loader: a bundled class is a script whose exports load synchron
   assert.throws(() => (exports.sloppy as () => void)(), ReferenceError, "strict mode is kept");
 });
 
+Deno.test("class loader: a throw at a script's top level rejects the load", async () => {
+  const bundle = await bundleSource(`
+    export class Broken {}
+    throw new Error("top-level failure");
+  `);
+  assert.ok(bundle.code.startsWith(SCRIPT_MARK));
+  const loading = loadBundle(bundle.code);
+  assert.ok(loading instanceof Promise);
+  await assert.rejects(loading, /top-level failure/);
+});
+
 Deno.test("class loader: a module with top-level await stays a module and is imported", async () => {
   const bundle = await bundleSource(`
     import { DurableObject } from "cloudflare:workers";
