@@ -63,17 +63,22 @@ export class LocalInstanceStorage implements InstanceStorage {
    * Writes a new instance file from the template: a copy costs ~0.1 ms where creating the
    * database in the worker (WAL header, schema) cost ~3 ms of the cold start, measured. The copy
    * appears under its final name only once complete (a hard link), and an existing file is never
-   * replaced.
+   * replaced. It is only a shortcut: when it fails (a full disk, a file system without hard
+   * links) the worker creates the database itself and reports a storage fault with its code.
    */
   #create(path: string): void {
     const partial = `${path}.new-${crypto.randomUUID()}`;
     try {
       Deno.writeFileSync(partial, this.#template ??= makeTemplate(this.#root));
       Deno.linkSync(partial, path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    } catch {
+      // Already created by someone else, or left to the worker (above).
     } finally {
-      removeSyncIfPresent(partial);
+      try {
+        Deno.removeSync(partial);
+      } catch {
+        // never written
+      }
     }
   }
 
@@ -130,15 +135,13 @@ function makeTemplate(root: string): Uint8Array {
     new InstanceDb(path, { onFatal: () => {} }).close();
     return Deno.readFileSync(path);
   } finally {
-    for (const suffix of ["", "-wal", "-shm"]) removeSyncIfPresent(path + suffix);
-  }
-}
-
-function removeSyncIfPresent(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    for (const suffix of ["", "-wal", "-shm"]) {
+      try {
+        Deno.removeSync(path + suffix);
+      } catch {
+        // not created
+      }
+    }
   }
 }
 

@@ -8,8 +8,8 @@
  * `while (true) {}`, which is what makes CPU limits enforceable. Then it captures what the
  * runtime needs (the parent port, the thread CPU clock) and deletes the globals user code must
  * not reach (`Deno`, `process`, `require`, `Buffer`, `Worker`, …) before any user code loads.
- * The class arrives bundled by the host and is loaded from memory (`class_loader.ts`), so nothing depends
- * on files outside a compiled binary.
+ * The class arrives bundled by the host and is compiled from memory (`class_loader.ts`), so
+ * nothing depends on files outside a compiled binary.
  */
 
 import { type MessagePort, threadId, workerData } from "node:worker_threads";
