@@ -89,7 +89,10 @@ export class WorkerHost {
   #onStopped: (() => void) | null = null;
   /** Set while a stop waits for the requests in flight to be answered. */
   #onDrained: (() => void) | null = null;
+  /** The thread's CPU clock, in µs, as last reported (boot included). */
   #cpuMicros = 0;
+  /** The clock when the worker was ready: its boot and warm-up are not the instance's CPU. */
+  #bootCpuMicros = 0;
   #ready: Promise<void>;
   #watchdog: CpuWatchdog | null = null;
   /** `ws-message`s posted that the worker has not acked yet (see the CPU watchdog). */
@@ -131,6 +134,7 @@ export class WorkerHost {
       const onFirst = (message: WorkerMessage) => {
         if (message.type === "ready") {
           this.#threadId = message.threadId;
+          this.#bootCpuMicros = message.cpu;
           resolve();
         }
       };
@@ -191,9 +195,12 @@ export class WorkerHost {
     });
   }
 
-  /** The worker thread's CPU time in µs, read on the host (works while the worker is busy). */
+  /**
+   * The instance's CPU time in µs (its thread's since boot), read on the host: works while the
+   * worker is busy.
+   */
   async threadCpuMicros(): Promise<number> {
-    return (await this.#thread.cpuMicros()) ?? this.#cpuMicros;
+    return Math.max(0, (await this.#threadClock()) - this.#bootCpuMicros);
   }
 
   /** Requests in flight. */
@@ -201,9 +208,9 @@ export class WorkerHost {
     return this.#pending.size;
   }
 
-  /** Cumulative CPU time the worker reported, in µs. */
+  /** Cumulative CPU time the worker reported since boot, in µs. */
   get cpuMicros(): number {
-    return this.#cpuMicros;
+    return Math.max(0, this.#cpuMicros - this.#bootCpuMicros);
   }
 
   get exited(): boolean {
@@ -317,10 +324,15 @@ export class WorkerHost {
     }
   }
 
+  /** The thread's CPU clock in µs (boot included), or the last reported value. */
+  async #threadClock(): Promise<number> {
+    return (await this.#thread.cpuMicros()) ?? this.#cpuMicros;
+  }
+
   #cpuWatchdog(limitMs: number): CpuWatchdog {
     return new CpuWatchdog({
       limitMs,
-      read: () => this.threadCpuMicros(),
+      read: () => this.#threadClock(),
       onSample: (micros) => this.#cpuMicros = Math.max(this.#cpuMicros, micros),
       onExceeded: () => {
         this.terminate({

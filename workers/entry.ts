@@ -128,7 +128,7 @@ port.on("message", handle);
 // Host messages are for the runtime only: listeners user code adds to the global scope later
 // run after this one and never see them.
 globalThis.addEventListener("message", (event) => event.stopImmediatePropagation());
-host.post({ type: "ready", threadId });
+host.post({ type: "ready", threadId, cpu: host.cpu() });
 
 function handle(message: HostMessage): void {
   memory?.received(message);

@@ -189,7 +189,7 @@ export type HostMessage =
  */
 export type WorkerMessage =
   /** The bootstrap finished; `threadId` names the OS thread (`worker-<threadId>`). */
-  | { type: "ready"; threadId: number }
+  | { type: "ready"; threadId: number; cpu: number }
   | { type: "inspected"; exports: WireExport[] }
   | { type: "init-error"; error: WireError }
   | { type: "response"; reqId: number; res: WireResponse; cpu: number }
