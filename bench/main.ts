@@ -23,7 +23,7 @@ import {
   peerVersions,
   type RunningTarget,
   startTarget,
-  startTaskArgs,
+  startTask,
   type TargetName,
   TARGETS,
 } from "./lib/targets.ts";
@@ -210,12 +210,20 @@ function summaryLine(metrics: Metrics, keys: string[]): string {
     .join(" ");
 }
 
+const task = await startTask();
 const report: BenchReport = {
   startedAt: startedAt.toISOString(),
   finishedAt: new Date().toISOString(),
   machine: await machine(),
   versions: await peerVersions(),
-  commands: { ...commands, start_task: `deno ${(await startTaskArgs()).join(" ")}` },
+  commands: {
+    ...commands,
+    start_task: [
+      ...Object.entries(task.env).map(([name, value]) => `${name}=${value}`),
+      "deno",
+      ...task.args,
+    ].join(" "),
+  },
   options: {
     reps,
     durationMs,

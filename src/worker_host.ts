@@ -6,7 +6,7 @@
  * heap cap (`resourceLimits`) and, once the bootstrap holds a Web Lock, are preempted by
  * `terminate()` even in `while (true) {}`. They are started by a spawner thread
  * ({@linkcode ThreadSpawner}) so that the main thread never blocks on `new Worker()`; messages
- * go directly over the worker's own port.
+ * go directly over the worker's own port, those of one turn as one batch (`workers/outbox.ts`).
  */
 
 import type {
@@ -18,6 +18,7 @@ import type {
   WorkerEgress,
   WorkerMessage,
 } from "../workers/protocol.ts";
+import { Outbox } from "../workers/outbox.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { SpawnedThread, ThreadSpawner } from "./thread_spawner.ts";
 
@@ -94,6 +95,8 @@ export class WorkerHost {
   /** The clock when the worker was ready: its boot and warm-up are not the instance's CPU. */
   #bootCpuMicros = 0;
   #ready: Promise<void>;
+  #onReady: () => void = () => {};
+  readonly #outbox: Outbox<HostMessage>;
   #watchdog: CpuWatchdog | null = null;
   /** `ws-message`s posted that the worker has not acked yet (see the CPU watchdog). */
   #wsUnacked = 0;
@@ -130,15 +133,9 @@ export class WorkerHost {
     });
     if (options.cpuLimitMs !== undefined) this.#watchdog = this.#cpuWatchdog(options.cpuLimitMs);
     const port = this.#thread.port;
-    this.#ready = new Promise((resolve) => {
-      const onFirst = (message: WorkerMessage) => {
-        if (message.type === "ready") {
-          this.#threadId = message.threadId;
-          this.#bootCpuMicros = message.cpu;
-          resolve();
-        }
-      };
-      port.once("message", onFirst);
+    this.#ready = new Promise((resolve) => this.#onReady = resolve);
+    this.#outbox = new Outbox((message, transfer) => {
+      if (!this.#exited) port.postMessage(message, transfer as never[]);
     });
     port.on("message", (message: WorkerMessage) => this.#receive(message));
   }
@@ -167,7 +164,7 @@ export class WorkerHost {
   /** Sends a message that expects no answer. */
   post(message: HostMessage, transfer: Transferable[] = []): void {
     if (this.#exited) return;
-    this.#thread.port.postMessage(message, transfer as never[]);
+    this.#outbox.post(message, transfer);
     if (message.type === "ws-message") {
       // Socket messages are events too: the CPU limit applies until the worker acks them.
       this.#wsUnacked++;
@@ -273,6 +270,11 @@ export class WorkerHost {
   #receive(message: WorkerMessage): void {
     if (message.type === "ws-out") this.#socketProgress(message.ops);
     switch (message.type) {
+      case "ready":
+        this.#threadId = message.threadId;
+        this.#bootCpuMicros = message.cpu;
+        this.#onReady();
+        return;
       case "response":
       case "rpc-result":
       case "alarm-result":

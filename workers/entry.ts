@@ -20,6 +20,7 @@ import { MemoryGuard } from "./memory_guard.ts";
 import { namespaceBindings } from "./namespace.ts";
 import { type HostPort, type ObjectClass, ObjectRuntime, toWireError } from "./object_runtime.ts";
 import { installOutbound } from "./outbound.ts";
+import { type Batch, unbatch } from "./outbox.ts";
 import { trackTimers } from "./pending_timers.ts";
 import {
   type HostMessage,
@@ -124,7 +125,10 @@ trackTimers(globalThis);
 for (const name of STRIPPED_GLOBALS) Reflect.deleteProperty(globalThis, name);
 await warmUp(host.cpu);
 
-port.on("message", handle);
+port.on(
+  "message",
+  (message: HostMessage | Batch<HostMessage>) => unbatch(message, handle),
+);
 // Host messages are for the runtime only: listeners user code adds to the global scope later
 // run after this one and never see them.
 globalThis.addEventListener("message", (event) => event.stopImmediatePropagation());

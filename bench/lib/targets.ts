@@ -70,20 +70,35 @@ export async function startTarget(name: TargetName, options: StartOptions): Prom
   }
 }
 
+/** The `start` task: its environment assignments (`NAME=value` before `deno`) and arguments. */
+export interface StartTask {
+  env: Record<string, string>;
+  args: string[];
+}
+
 /** The `start` task's command line, with `deno` replaced by this executable. */
-export async function startTaskArgs(repoDir = REPO_DIR): Promise<string[]> {
+export async function startTask(repoDir = REPO_DIR): Promise<StartTask> {
   const config = JSON.parse(await Deno.readTextFile(join(repoDir, "deno.json")));
   const task = String(config.tasks?.start ?? "");
   const words = task.split(/\s+/).filter(Boolean);
-  if (words[0] !== "deno") throw new Error(`Unexpected start task: ${task}`);
-  return words.slice(1);
+  const at = words.indexOf("deno");
+  const assignments = words.splice(0, Math.max(at, 0));
+  const env = Object.fromEntries(assignments.map((word) => {
+    const eq = word.indexOf("=");
+    return [word.slice(0, eq), word.slice(eq + 1)];
+  }));
+  if (words[0] !== "deno" || assignments.some((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word))) {
+    throw new Error(`Unexpected start task: ${task}`);
+  }
+  return { env, args: words.slice(1) };
 }
 
 async function startDohost(options: StartOptions): Promise<RunningTarget> {
   const token = `bench-${crypto.randomUUID()}`;
   const repoDir = options.dohostDir ?? REPO_DIR;
+  const task = await startTask(repoDir);
   const args = [
-    ...await startTaskArgs(repoDir),
+    ...task.args,
     "--port",
     String(options.port),
     "--data-dir",
@@ -94,7 +109,7 @@ async function startDohost(options: StartOptions): Promise<RunningTarget> {
   ];
   const child = await spawn(Deno.execPath(), args, {
     cwd: repoDir,
-    env: { DOHOST_ADMIN_TOKEN: token },
+    env: { ...task.env, DOHOST_ADMIN_TOKEN: token },
     logPath: options.logPath,
   });
   try {

@@ -41,17 +41,30 @@ export interface SpawnOptions {
   env?: Record<string, string>;
 }
 
-/** The `deno` arguments of the `start` task, with `main.ts` made absolute. */
-export async function startTaskArgs(): Promise<string[]> {
+/**
+ * The `start` task: its environment assignments (`NAME=value` before `deno`) and its `deno`
+ * arguments, with `main.ts` made absolute.
+ */
+export async function startTask(): Promise<{ env: Record<string, string>; args: string[] }> {
   const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
   const start = String(config.tasks?.start ?? "");
   const words = start.split(/\s+/).filter(Boolean);
-  if (words[0] !== "deno" || words[1] !== "run") {
+  const at = words.indexOf("deno");
+  const assignments = words.splice(0, Math.max(at, 0));
+  const env = Object.fromEntries(assignments.map((word) => {
+    const eq = word.indexOf("=");
+    return [word.slice(0, eq), word.slice(eq + 1)];
+  }));
+  if (
+    words[0] !== "deno" || words[1] !== "run" ||
+    assignments.some((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word))
+  ) {
     throw new Error(`Cannot parse the start task "${start}": expected "deno run …"`);
   }
-  return words.slice(1).map((word) =>
+  const args = words.slice(1).map((word) =>
     word.endsWith(".ts") && !word.startsWith("-") ? new URL(word, ROOT).pathname : word
   );
+  return { env, args };
 }
 
 /** Server processes started and not yet exited (see {@linkcode killChildrenOnSignal}). */
@@ -78,8 +91,9 @@ export function killChildrenOnSignal(): void {
 
 /** Starts the server and resolves once it printed its URL. */
 export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
+  const task = await startTask();
   const args = [
-    ...await startTaskArgs(),
+    ...task.args,
     "--port",
     "0",
     "--data-dir",
@@ -89,7 +103,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: ROOT.pathname,
-    env: { ...options.env, DOHOST_ADMIN_TOKEN: ADMIN, NO_COLOR: "1" },
+    env: { ...task.env, ...options.env, DOHOST_ADMIN_TOKEN: ADMIN, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
