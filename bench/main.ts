@@ -23,10 +23,10 @@ import {
   peerVersions,
   type RunningTarget,
   startTarget,
-  startTask,
   type TargetName,
   TARGETS,
 } from "./lib/targets.ts";
+import { startTask } from "../tests/reliability/_child_server.ts";
 
 const DOCS_PATH = join(dirname(dirname(fileURLToPath(import.meta.url))), "docs", "benchmarks.md");
 
@@ -210,20 +210,12 @@ function summaryLine(metrics: Metrics, keys: string[]): string {
     .join(" ");
 }
 
-const task = await startTask();
 const report: BenchReport = {
   startedAt: startedAt.toISOString(),
   finishedAt: new Date().toISOString(),
   machine: await machine(),
   versions: await peerVersions(),
-  commands: {
-    ...commands,
-    start_task: [
-      ...Object.entries(task.env).map(([name, value]) => `${name}=${value}`),
-      "deno",
-      ...task.args,
-    ].join(" "),
-  },
+  commands: { ...commands, start_task: (await startTask()).line },
   options: {
     reps,
     durationMs,

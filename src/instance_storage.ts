@@ -74,11 +74,7 @@ export class LocalInstanceStorage implements InstanceStorage {
     } catch {
       // Already created by someone else, or left to the worker (above).
     } finally {
-      try {
-        Deno.removeSync(partial);
-      } catch {
-        // never written
-      }
+      removeQuietly(partial);
     }
   }
 
@@ -135,13 +131,16 @@ function makeTemplate(root: string): Uint8Array {
     new InstanceDb(path, { onFatal: () => {} }).close();
     return Deno.readFileSync(path);
   } finally {
-    for (const suffix of ["", "-wal", "-shm"]) {
-      try {
-        Deno.removeSync(path + suffix);
-      } catch {
-        // not created
-      }
-    }
+    for (const suffix of ["", "-wal", "-shm"]) removeQuietly(path + suffix);
+  }
+}
+
+/** Removes a scratch file if it is there (and can be removed): never throws. */
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // not created, or already gone
   }
 }
 

@@ -10,7 +10,8 @@
  */
 
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { startTask } from "../../tests/reliability/_child_server.ts";
 import { request } from "./load.ts";
 
 /** The bench classes: URL name, exported class, env binding of the peers' router. */
@@ -70,33 +71,10 @@ export async function startTarget(name: TargetName, options: StartOptions): Prom
   }
 }
 
-/** The `start` task: its environment assignments (`NAME=value` before `deno`) and arguments. */
-export interface StartTask {
-  env: Record<string, string>;
-  args: string[];
-}
-
-/** The `start` task's command line, with `deno` replaced by this executable. */
-export async function startTask(repoDir = REPO_DIR): Promise<StartTask> {
-  const config = JSON.parse(await Deno.readTextFile(join(repoDir, "deno.json")));
-  const task = String(config.tasks?.start ?? "");
-  const words = task.split(/\s+/).filter(Boolean);
-  const at = words.indexOf("deno");
-  const assignments = words.splice(0, Math.max(at, 0));
-  const env = Object.fromEntries(assignments.map((word) => {
-    const eq = word.indexOf("=");
-    return [word.slice(0, eq), word.slice(eq + 1)];
-  }));
-  if (words[0] !== "deno" || assignments.some((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word))) {
-    throw new Error(`Unexpected start task: ${task}`);
-  }
-  return { env, args: words.slice(1) };
-}
-
 async function startDohost(options: StartOptions): Promise<RunningTarget> {
   const token = `bench-${crypto.randomUUID()}`;
   const repoDir = options.dohostDir ?? REPO_DIR;
-  const task = await startTask(repoDir);
+  const task = await startTask(pathToFileURL(join(repoDir, "/")));
   const args = [
     ...task.args,
     "--port",

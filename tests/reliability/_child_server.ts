@@ -41,30 +41,37 @@ export interface SpawnOptions {
   env?: Record<string, string>;
 }
 
-/**
- * The `start` task: its environment assignments (`NAME=value` before `deno`) and its `deno`
- * arguments, with `main.ts` made absolute.
- */
-export async function startTask(): Promise<{ env: Record<string, string>; args: string[] }> {
-  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
-  const start = String(config.tasks?.start ?? "");
-  const words = start.split(/\s+/).filter(Boolean);
+/** The `start` task of a checkout's deno.json, split for `Deno.Command`. */
+export interface StartTask {
+  /** The task as written. */
+  line: string;
+  /** Its environment assignments (`NAME=value` before `deno`). */
+  env: Record<string, string>;
+  /** Its `deno` arguments, with `main.ts` made absolute. */
+  args: string[];
+}
+
+/** Reads the `start` task of the checkout at `root` (this one by default). */
+export async function startTask(root: URL = ROOT): Promise<StartTask> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  const line = String(config.tasks?.start ?? "");
+  const words = line.split(/\s+/).filter(Boolean);
   const at = words.indexOf("deno");
   const assignments = words.splice(0, Math.max(at, 0));
-  const env = Object.fromEntries(assignments.map((word) => {
-    const eq = word.indexOf("=");
-    return [word.slice(0, eq), word.slice(eq + 1)];
-  }));
   if (
     words[0] !== "deno" || words[1] !== "run" ||
     assignments.some((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word))
   ) {
-    throw new Error(`Cannot parse the start task "${start}": expected "deno run …"`);
+    throw new Error(`Cannot parse the start task "${line}": expected "[NAME=value …] deno run …"`);
   }
+  const env = Object.fromEntries(assignments.map((word) => {
+    const eq = word.indexOf("=");
+    return [word.slice(0, eq), word.slice(eq + 1)];
+  }));
   const args = words.slice(1).map((word) =>
-    word.endsWith(".ts") && !word.startsWith("-") ? new URL(word, ROOT).pathname : word
+    word.endsWith(".ts") && !word.startsWith("-") ? new URL(word, root).pathname : word
   );
-  return { env, args };
+  return { line, env, args };
 }
 
 /** Server processes started and not yet exited (see {@linkcode killChildrenOnSignal}). */
