@@ -840,7 +840,7 @@ Deno.test("usage counts dispatched requests and the CPU time instances used this
   await (await server.fetch("/_do/unknown-class/u")).body?.cancel();
   await (await server.fetch("/_do/conformance-do")).body?.cancel();
   assert.equal((await usage()).do_requests, 3);
-  const burn = await server.fetch("/_do/conformance-do/u/burn?ms=300");
+  const burn = await server.fetch("/_do/conformance-do/u/burn?rounds=10");
   assert.equal(await burn.json(), "ok");
   const after = await usage();
   assert.equal(after.do_requests, 4);
