@@ -49,6 +49,11 @@ export class EventGate {
     this.#timeoutMs = options.timeoutMs ?? BLOCK_TIMEOUT_MS;
   }
 
+  /** Whether events are queued and free to start in the coming turns. */
+  get waiting(): boolean {
+    return this.#depth === 0 && this.#queue.length > 0;
+  }
+
   /** Whether events are currently held back. */
   get blocked(): boolean {
     return this.#depth > 0;

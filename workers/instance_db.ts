@@ -4,9 +4,12 @@
  * Cloudflare coalesces every write made in one turn of the event loop into one atomic implicit
  * transaction and holds outgoing messages until it is durable (the output gate). Here the
  * first write of a turn opens `BEGIN`, and the transaction commits either on the next
- * macrotask or when something must leave the object ({@linkcode InstanceDb.flush}: a response,
- * a socket send). `ctx.abort()` calls {@linkcode InstanceDb.rollback} instead. Explicit
- * transactions (`transaction()`, `transactionSync()`) nest inside it as SAVEPOINTs.
+ * macrotask or when something must leave the object: a socket send commits at once
+ * ({@linkcode InstanceDb.commitNow}); a response waits for a commit
+ * ({@linkcode InstanceDb.flush}), which is made at once unless more events are already waiting
+ * to start, whose writes then share it (a commit costs ~40 µs, a write ~2). `ctx.abort()`
+ * calls {@linkcode InstanceDb.rollback} instead. Explicit transactions (`transaction()`,
+ * `transactionSync()`) nest inside it as SAVEPOINTs.
  *
  * The handle is opened by the worker itself with ATTACH disabled; the SQL API installs an
  * authorizer on it (`sql.ts`). Internal statements run with the authorizer relaxed.
@@ -67,6 +70,17 @@ export interface InstanceDbOptions {
    * `max_page_count`: a write that would grow the file past it fails with SQLITE_FULL.
    */
   maxStorageBytes?: number | null;
+  /**
+   * Whether more events are waiting to start (the input gate's queue): a response then waits
+   * for the commit of a later one, or of the turn, instead of committing alone.
+   */
+  eventsWaiting?: () => boolean;
+}
+
+/** A response held until the writes before it are committed. */
+interface CommitWaiter {
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 /** The instance database: implicit write transaction, savepoints, cached statements. */
@@ -77,6 +91,8 @@ export class InstanceDb {
   #savepoints = 0;
   #statements = new Map<string, StatementSync>();
   #onFatal: (error: unknown) => void;
+  readonly #eventsWaiting: () => boolean;
+  #waiters: CommitWaiter[] = [];
   readonly #maxStorageBytes: number | null;
   /** The storage fault that failed a write of the open transaction, if one did. */
   #fault: StorageFaultError | null = null;
@@ -86,6 +102,7 @@ export class InstanceDb {
 
   constructor(path: string, options: InstanceDbOptions) {
     this.#onFatal = options.onFatal;
+    this.#eventsWaiting = options.eventsWaiting ?? (() => false);
     this.#maxStorageBytes = options.maxStorageBytes ?? null;
     this.db = open(path, this.#maxStorageBytes);
   }
@@ -153,15 +170,32 @@ export class InstanceDb {
     return this.#implicitOpen;
   }
 
-  /** Commits the implicit transaction now; rejects when the commit fails. */
+  /**
+   * Resolves once the writes made so far are committed; rejects when that commit fails. While
+   * more events wait to start, the commit is left to a later flush or to the turn's commit.
+   */
   flush(): Promise<void> {
     if (!this.#implicitOpen || this.#savepoints > 0) return Promise.resolve();
+    if (this.#eventsWaiting()) {
+      this.#scheduleCommit();
+      return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    }
     try {
-      this.#commit();
+      this.commitNow();
       return Promise.resolve();
     } catch (error) {
-      this.#onFatal(error);
       return Promise.reject(error);
+    }
+  }
+
+  /** Commits the implicit transaction now; a failure resets the instance and is rethrown. */
+  commitNow(): void {
+    if (!this.#implicitOpen || this.#savepoints > 0) return;
+    try {
+      this.#commit();
+    } catch (error) {
+      this.#onFatal(error);
+      throw error;
     }
   }
 
@@ -176,6 +210,24 @@ export class InstanceDb {
   }
 
   #commit(): void {
+    try {
+      this.#commitTransaction();
+    } catch (error) {
+      this.#settleWaiters(error);
+      throw error;
+    }
+    this.#settleWaiters(null);
+  }
+
+  /** Releases the responses held for a commit (`error`: it failed or the writes were dropped). */
+  #settleWaiters(error: unknown): void {
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    for (const waiter of waiters) error === null ? waiter.resolve() : waiter.reject(error);
+  }
+
+  #commitTransaction(): void {
     this.#implicitOpen = false;
     const fault = this.#fault;
     this.#fault = null;
@@ -204,6 +256,7 @@ export class InstanceDb {
     this.#implicitOpen = false;
     this.#fault = null;
     this.#savepoints = 0;
+    this.#settleWaiters(new Error("Writes were rolled back before they were committed"));
   }
 
   /** Runs `fn` inside a SAVEPOINT: rolled back alone if it throws. */

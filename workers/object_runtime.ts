@@ -67,10 +67,17 @@ export class ObjectRuntime {
           code: error instanceof StorageFaultError ? error.code : undefined,
         }),
       maxStorageBytes: init.maxStorageBytes,
+      eventsWaiting: () => this.#gate.waiting,
     });
     this.sockets = new WebSocketHub(init, {
       post: (message, transfer) => this.#port.post(message, transfer),
-      commit: () => void this.#db.flush().catch(() => {}),
+      commit: () => {
+        try {
+          this.#db.commitNow();
+        } catch {
+          // The instance is being reset (onFatal): nothing of this turn leaves.
+        }
+      },
       deliver: (event) => this.deliver(event),
       busy: () => this.busy,
     });

@@ -62,3 +62,22 @@ Deno.test("EventGate.run() starts each event in the call depth it was queued wit
   ]);
   assert.deepEqual(seen, [3, 0, 7]);
 });
+
+Deno.test("EventGate.waiting tells whether queued events will start in the coming turns", async () => {
+  const { gate: g } = gate();
+  const seen: boolean[] = [];
+  const first = g.run(() => Promise.resolve(seen.push(g.waiting)));
+  const second = g.run(() => Promise.resolve(seen.push(g.waiting)));
+  assert.equal(g.waiting, true);
+  await Promise.all([first, second]);
+  assert.deepEqual(seen, [true, false], "the first event starts with the second still queued");
+  let release = () => {};
+  const blocking = g.blockWhile(() => new Promise<void>((resolve) => release = resolve));
+  const held = g.run(() => Promise.resolve(g.waiting));
+  assert.equal(g.waiting, false, "events held back by blockConcurrencyWhile do not count");
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the callback has started
+  assert.equal(g.waiting, false);
+  release();
+  await blocking;
+  assert.equal(await held, false);
+});
