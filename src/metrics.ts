@@ -38,6 +38,8 @@ export class Metrics {
   readonly #starts = new Map<string, number>();
   readonly #cpuMs = new Map<string, number>();
   readonly #memoryStops = new Map<string, number>();
+  /** The two rendered label sets of each (app, class, status) seen, built once. */
+  readonly #requestKeys = new Map<string, { requests: string; latency: string }>();
   readonly #started = Date.now();
 
   /** A data-plane request finished. `errorCode` is set for failed ones. */
@@ -46,19 +48,36 @@ export class Metrics {
     seconds: number,
     errorCode: string | null,
   ): void {
-    add(this.#requests, labelSet({ ...labels, status: String(labels.status) }), 1);
-    const key = labelSet({ app: labels.app, class: labels.class });
-    let histogram = this.#latency.get(key);
+    const keys = this.#keysOf(labels);
+    add(this.#requests, keys.requests, 1);
+    let histogram = this.#latency.get(keys.latency);
     if (!histogram) {
       histogram = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.#latency.set(key, histogram);
+      this.#latency.set(keys.latency, histogram);
     }
-    BUCKETS.forEach((bound, i) => {
-      if (seconds <= bound && histogram) histogram.counts[i] = (histogram.counts[i] ?? 0) + 1;
-    });
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= (BUCKETS[i] ?? 0)) histogram.counts[i] = (histogram.counts[i] ?? 0) + 1;
+    }
     histogram.sum += seconds;
     histogram.count++;
     if (errorCode) add(this.#errors, labelSet({ code: errorCode }), 1);
+  }
+
+  /** The request counter's and the latency histogram's label sets for `labels`. */
+  #keysOf(labels: { app: string; class: string; status: number }): {
+    requests: string;
+    latency: string;
+  } {
+    const id = `${labels.app}\0${labels.class}\0${labels.status}`;
+    let keys = this.#requestKeys.get(id);
+    if (!keys) {
+      keys = {
+        requests: labelSet({ ...labels, status: String(labels.status) }),
+        latency: labelSet({ app: labels.app, class: labels.class }),
+      };
+      this.#requestKeys.set(id, keys);
+    }
+    return keys;
   }
 
   /** An instance started. */

@@ -19,6 +19,7 @@ import type {
   WorkerMessage,
 } from "../workers/protocol.ts";
 import { Outbox } from "../workers/outbox.ts";
+import { listen } from "../workers/port_listener.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { SpawnedThread, ThreadSpawner } from "./thread_spawner.ts";
 
@@ -137,7 +138,7 @@ export class WorkerHost {
     this.#outbox = new Outbox((message, transfer) => {
       if (!this.#exited) port.postMessage(message, transfer as never[]);
     });
-    port.on("message", (message: WorkerMessage) => this.#receive(message));
+    listen<WorkerMessage>(port, (message) => this.#receive(message));
   }
 
   /** Resolves once the bootstrap finished (the warm-pool state). */
