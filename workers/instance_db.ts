@@ -20,6 +20,8 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+// The module's own binding: object code replacing `globalThis.setTimeout` cannot stop commits.
+import { setTimeout } from "node:timers";
 import { storageFault, StorageFaultError } from "./storage_fault.ts";
 
 /** Internal tables; user SQL cannot touch names starting with `_cf_`. */

@@ -73,6 +73,23 @@ Deno.test("a held response is released by the turn's commit when no later event 
   db.close();
 });
 
+Deno.test("the turn's commit runs even when object code replaced globalThis.setTimeout", async () => {
+  const { db, waiting } = openDb();
+  const original = globalThis.setTimeout;
+  globalThis.setTimeout = (() => 0) as unknown as typeof setTimeout;
+  try {
+    waiting.value = true;
+    write(db, "a");
+    const held = db.flush();
+    waiting.value = false;
+    await held;
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  assert.equal(db.db.isTransaction, false);
+  db.close();
+});
+
 Deno.test("a rollback fails the responses held for its writes", async () => {
   const { db, waiting } = openDb();
   waiting.value = true;
