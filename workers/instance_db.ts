@@ -5,7 +5,7 @@
  * transaction and holds outgoing messages until it is durable (the output gate). Here the
  * first write of a turn opens `BEGIN`, and the transaction commits either on the next
  * macrotask or when something must leave the object: a socket send commits at once
- * ({@linkcode InstanceDb.commitNow}); a response waits for a commit
+ * ({@linkcode InstanceDb.commitSafely}); a response waits for a commit
  * ({@linkcode InstanceDb.flush}), which is made at once unless more events are already waiting
  * to start, whose writes then share it (a commit costs ~40 µs, a write ~2). `ctx.abort()`
  * calls {@linkcode InstanceDb.rollback} instead. Explicit transactions (`transaction()`,
@@ -183,31 +183,33 @@ export class InstanceDb {
       return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
     }
     try {
-      this.commitNow();
+      this.#commitOrReset();
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Commits the implicit transaction now; a failure resets the instance and is rethrown. */
-  commitNow(): void {
+  /**
+   * Commits now, whether or not events wait (the turn's timer, a socket send); a failure resets
+   * the instance.
+   */
+  commitSafely(): void {
+    try {
+      this.#commitOrReset();
+    } catch {
+      // Reported through onFatal: the instance is being reset.
+    }
+  }
+
+  /** Commits the implicit transaction (if one is open); a failure calls onFatal and is rethrown. */
+  #commitOrReset(): void {
     if (!this.#implicitOpen || this.#savepoints > 0) return;
     try {
       this.#commit();
     } catch (error) {
       this.#onFatal(error);
       throw error;
-    }
-  }
-
-  /** Commits on the timer; a failure resets the instance. */
-  commitSafely(): void {
-    if (!this.#implicitOpen || this.#savepoints > 0) return;
-    try {
-      this.#commit();
-    } catch (error) {
-      this.#onFatal(error);
     }
   }
 

@@ -71,13 +71,7 @@ export class ObjectRuntime {
     });
     this.sockets = new WebSocketHub(init, {
       post: (message, transfer) => this.#port.post(message, transfer),
-      commit: () => {
-        try {
-          this.#db.commitNow();
-        } catch {
-          // The instance is being reset (onFatal): nothing of this turn leaves.
-        }
-      },
+      commit: () => this.#db.commitSafely(),
       deliver: (event) => this.deliver(event),
       busy: () => this.busy,
     });

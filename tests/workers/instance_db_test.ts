@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { InstanceDb } from "../../workers/instance_db.ts";
 
 /** An in-memory database whose "events waiting" answer the test sets. */
-function openDb(): { db: InstanceDb; waiting: { value: boolean }; fatal: unknown[] } {
+function openDb(): { db: InstanceDb; waiting: { value: boolean } } {
   const waiting = { value: false };
-  const fatal: unknown[] = [];
   const db = new InstanceDb(":memory:", {
-    onFatal: (error) => fatal.push(error),
+    onFatal: (error) => {
+      throw error;
+    },
     eventsWaiting: () => waiting.value,
   });
-  return { db, waiting, fatal };
+  return { db, waiting };
 }
 
 function write(db: InstanceDb, key: string): void {
@@ -64,24 +65,14 @@ Deno.test("responses of queued events share one commit, made by the last one's f
 
 Deno.test("a held response is released by the turn's commit when no later event flushes", async () => {
   const { db, waiting } = openDb();
-  waiting.value = true;
-  write(db, "a");
-  const held = db.flush();
-  waiting.value = false; // the next event only reads, or awaits something slow
-  await held;
-  assert.equal(db.db.isTransaction, false);
-  db.close();
-});
-
-Deno.test("the turn's commit runs even when object code replaced globalThis.setTimeout", async () => {
-  const { db, waiting } = openDb();
+  // Object code may replace the global: the commit timer must not depend on it.
   const original = globalThis.setTimeout;
   globalThis.setTimeout = (() => 0) as unknown as typeof setTimeout;
   try {
     waiting.value = true;
     write(db, "a");
     const held = db.flush();
-    waiting.value = false;
+    waiting.value = false; // the next event only reads, or awaits something slow
     await held;
   } finally {
     globalThis.setTimeout = original;
@@ -101,11 +92,11 @@ Deno.test("a rollback fails the responses held for its writes", async () => {
   db.close();
 });
 
-Deno.test("commitNow() commits even while other events wait (a socket send)", () => {
+Deno.test("commitSafely() commits even while other events wait (a socket send)", () => {
   const { db, waiting } = openDb();
   waiting.value = true;
   write(db, "a");
-  db.commitNow();
+  db.commitSafely();
   assert.equal(db.db.isTransaction, false);
   db.close();
 });
